@@ -1,0 +1,136 @@
+//! Station's database layer.
+//!
+//! [`Database`] is one handle over either kind of database, chosen by its URL:
+//! a local SQLite file (rusqlite; WAL, 5 s busy timeout, foreign keys on,
+//! `synchronous=NORMAL` on every connection) or a remote libSQL server
+//! (Turso, sqld) over Hrana v3 HTTP. Callers see the same behaviour on both:
+//! foreign-key cascades, atomic batches, the same errors.
+//!
+//! This crate knows nothing about Station's tables: the schema arrives as a
+//! list of [`Migration`]s from the application.
+
+#![warn(missing_docs)]
+
+mod error;
+mod local;
+mod migrate;
+mod remote;
+mod split;
+mod url;
+mod value;
+
+use std::sync::Arc;
+
+pub use crate::error::{DbError, Result};
+pub use crate::migrate::{AppliedMigration, Migration, MigrationStatus};
+pub use crate::split::split_statements;
+pub use crate::url::{AuthToken, DatabaseUrl, Location};
+pub use crate::value::{FromValue, ResultSet, Row, Statement, Value};
+
+use crate::local::LocalDb;
+use crate::remote::RemoteDb;
+
+/// An open database, local or remote. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Database {
+    url: DatabaseUrl,
+    engine: Engine,
+}
+
+#[derive(Clone)]
+enum Engine {
+    Local(Arc<LocalDb>),
+    Remote(Arc<RemoteDb>),
+}
+
+impl Database {
+    /// Opens the database at `url`. A local file (and its directory) is created
+    /// if missing; a remote server is not contacted until the first call.
+    pub async fn open(url: &DatabaseUrl) -> Result<Self> {
+        let engine = match url.location() {
+            Location::Local(path) => Engine::Local(LocalDb::open(path.clone()).await?),
+            Location::Remote(base) => {
+                Engine::Remote(Arc::new(RemoteDb::new(base, url.token().cloned())?))
+            }
+        };
+        Ok(Self {
+            url: url.clone(),
+            engine,
+        })
+    }
+
+    /// The URL this handle was opened with (its `Display` is redacted).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// True for a libSQL server.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.engine, Engine::Remote(_))
+    }
+
+    /// Runs one statement and returns its rows. Meant for reads; a write runs
+    /// in its own transaction.
+    pub async fn query(&self, sql: &str, params: Vec<Value>) -> Result<ResultSet> {
+        let stmt = Statement::new(sql, params);
+        match &self.engine {
+            Engine::Local(db) => db.query(stmt).await,
+            Engine::Remote(db) => db.query(stmt).await,
+        }
+    }
+
+    /// Runs a query and returns its first row, if any.
+    pub async fn query_opt(&self, sql: &str, params: Vec<Value>) -> Result<Option<Row>> {
+        Ok(self.query(sql, params).await?.rows.into_iter().next())
+    }
+
+    /// Runs one write statement atomically.
+    pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<ResultSet> {
+        let mut results = self.batch(vec![Statement::new(sql, params)]).await?;
+        results
+            .pop()
+            .ok_or_else(|| DbError::Internal("batch returned no result".to_owned()))
+    }
+
+    /// Runs statements in one `BEGIN IMMEDIATE` transaction: all commit or none
+    /// does. Remote, this is a single HTTP request.
+    pub async fn batch(&self, stmts: Vec<Statement>) -> Result<Vec<ResultSet>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.engine {
+            Engine::Local(db) => db.batch(stmts).await,
+            Engine::Remote(db) => db.batch(stmts).await,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.query("SELECT 1", Vec::new()).await.map(drop)
+    }
+
+    /// Size of the database in bytes (pages × page size).
+    pub async fn size_bytes(&self) -> Result<u64> {
+        let row = self
+            .query_opt(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                Vec::new(),
+            )
+            .await?;
+        row.map_or(Ok(0), |r| r.get(0))
+    }
+
+    /// The local file, for a local database.
+    pub fn local_path(&self) -> Option<&std::path::Path> {
+        match &self.engine {
+            Engine::Local(db) => Some(db.path()),
+            Engine::Remote(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &self.url).finish()
+    }
+}

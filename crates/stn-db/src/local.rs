@@ -1,0 +1,224 @@
+//! The local engine: an SQLite file through rusqlite.
+//!
+//! One writer connection behind a mutex and a small pool of readers. Writers
+//! queue in-process instead of racing for SQLite's lock, so the server's own
+//! concurrency never sees "database is locked"; other processes wait up to the
+//! 5 s busy timeout. rusqlite is blocking, so every call runs on tokio's
+//! blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, types::ValueRef};
+
+use crate::error::DbError;
+use crate::value::{ResultSet, Row, Statement, Value};
+
+/// Readers kept open for reuse; more are opened on demand and closed after use.
+const READER_POOL: usize = 4;
+
+pub(crate) struct LocalDb {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl LocalDb {
+    pub(crate) async fn open(path: PathBuf) -> Result<Arc<Self>, DbError> {
+        blocking(move || {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| DbError::Open {
+                    path: parent.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            }
+            let writer = open_connection(&path)?;
+            // WAL is a property of the file: set once by the writer, seen by all.
+            let mode: String = writer
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(|e| file_error(&path, e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(DbError::Open {
+                    path: path.display().to_string(),
+                    detail: format!("could not switch to WAL mode (journal_mode is {mode})"),
+                });
+            }
+            Ok(Arc::new(Self {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }))
+        })
+        .await
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) async fn query(self: &Arc<Self>, stmt: Statement) -> Result<ResultSet, DbError> {
+        let this = Arc::clone(self);
+        blocking(move || {
+            let reader = this.take_reader()?;
+            let readonly = reader
+                .prepare_cached(&stmt.sql)
+                .map(|s| s.readonly())
+                .map_err(|e| this.error(e));
+            let result = match readonly {
+                Ok(true) => run(&reader, &stmt).map_err(|e| this.error(e)),
+                // Writes (INSERT … RETURNING and friends) go through the writer.
+                Ok(false) => this.with_writer(|w| run(w, &stmt)),
+                Err(e) => Err(e),
+            };
+            this.return_reader(reader);
+            result
+        })
+        .await
+    }
+
+    pub(crate) async fn batch(
+        self: &Arc<Self>,
+        stmts: Vec<Statement>,
+    ) -> Result<Vec<ResultSet>, DbError> {
+        let this = Arc::clone(self);
+        blocking(move || {
+            this.with_writer(|w| {
+                let tx = rusqlite::Transaction::new_unchecked(
+                    w,
+                    rusqlite::TransactionBehavior::Immediate,
+                )?;
+                let results = stmts
+                    .iter()
+                    .map(|stmt| run(&tx, stmt))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(results)
+            })
+        })
+        .await
+    }
+
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        // A panic while holding the lock cannot leave SQLite half-written (the
+        // transaction rolls back on drop), so a poisoned lock is still usable.
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&writer).map_err(|e| self.error(e))
+    }
+
+    fn take_reader(&self) -> Result<Connection, DbError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path),
+        }
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < READER_POOL {
+            readers.push(conn);
+        }
+    }
+
+    fn error(&self, e: rusqlite::Error) -> DbError {
+        file_error(&self.path, e)
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, DbError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| file_error(path, e))?;
+    // busy_timeout first, so the remaining pragmas already wait on a busy file.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .and_then(|()| conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"))
+        .map_err(|e| file_error(path, e))?;
+    // Reading the schema makes a non-database file fail here, at open, by name.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(|e| file_error(path, e))?;
+    Ok(conn)
+}
+
+fn run(conn: &Connection, stmt: &Statement) -> rusqlite::Result<ResultSet> {
+    let mut prepared = conn.prepare_cached(&stmt.sql)?;
+    let columns: Arc<[String]> = prepared
+        .column_names()
+        .map(str::to_owned)
+        .collect();
+    let params = rusqlite::params_from_iter(stmt.params.iter().map(to_sql));
+    let mut rows = Vec::new();
+    let mut cursor = prepared.query(params)?;
+    while let Some(row) = cursor.next()? {
+        let values = (0..columns.len())
+            .map(|i| row.get_ref(i).map(from_sql))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.push(Row::new(Arc::clone(&columns), values));
+    }
+    drop(cursor);
+    let changed = conn.changes();
+    let readonly = prepared.readonly();
+    Ok(ResultSet {
+        columns: columns.to_vec(),
+        rows,
+        rows_affected: if readonly { 0 } else { changed },
+        last_insert_rowid: (!readonly && changed > 0).then(|| conn.last_insert_rowid()),
+    })
+}
+
+fn to_sql(value: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match value {
+        Value::Null => V::Null,
+        Value::Integer(v) => V::Integer(*v),
+        Value::Real(v) => V::Real(*v),
+        Value::Text(v) => V::Text(v.clone()),
+        Value::Blob(v) => V::Blob(v.clone()),
+    }
+}
+
+fn from_sql(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(v) => Value::Integer(v),
+        ValueRef::Real(v) => Value::Real(v),
+        ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+        ValueRef::Blob(v) => Value::Blob(v.to_vec()),
+    }
+}
+
+/// Classifies a rusqlite error by SQLite's result code, never by message text.
+fn file_error(path: &Path, e: rusqlite::Error) -> DbError {
+    use rusqlite::ErrorCode;
+    let message = e.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => DbError::Constraint { message },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::Busy { message },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => DbError::NotADatabase {
+            path: path.display().to_string(),
+            detail: message,
+        },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            DbError::Open {
+                path: path.display().to_string(),
+                detail: message,
+            }
+        }
+        code => DbError::Sql {
+            code: code.map(|c| format!("{c:?}")),
+            message,
+        },
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbError::Internal(format!("database task failed: {e}")))?
+}

