@@ -1,0 +1,311 @@
+//! The config dir, `config.yaml`, and where the database URL comes from.
+//!
+//! Precedence everywhere: flags > environment > `config.yaml` > defaults.
+//! - config dir: `--config-dir` > `STATION_CONFIG_DIR` > `$XDG_CONFIG_HOME/station` > `~/.config/station`
+//! - database: `--database` > `DATABASE_URL` (aliases `STN_DATABASE_URL`, `STATION_DATABASE`)
+//!   > `database_url` in `config.yaml` > `<config dir>/station.db`
+//! - token: `?authToken=` in the URL > `DATABASE_AUTH_TOKEN` / `TURSO_AUTH_TOKEN` > `database_auth_token`
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use stn_db::{AuthToken, DatabaseUrl};
+
+use crate::error::{CoreError, Result};
+use crate::files::write_atomic;
+
+/// Environment variables for the database URL, in order of precedence.
+pub const DATABASE_URL_VARS: &[&str] = &["DATABASE_URL", "STN_DATABASE_URL", "STATION_DATABASE"];
+/// Environment variables for the auth token, in order of precedence.
+pub const AUTH_TOKEN_VARS: &[&str] = &["DATABASE_AUTH_TOKEN", "TURSO_AUTH_TOKEN"];
+
+/// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
+/// Accepted so an existing config dir keeps working; anything else is an error.
+const GO_KEYS_NOT_USED: &[&str] = &[
+    "ai_provider",
+    "ai_model",
+    "ai_base_url",
+    "ai_api_key",
+    "ai_auth_type",
+    "api_port",
+    "mcp_port",
+    "ssh_port",
+    "admin_username",
+    "debug",
+    "local_mode",
+    "telemetry_enabled",
+    "otel_endpoint",
+    "encryption_key",
+    "workspace",
+    "cloudship",
+    "cloudshipai",
+    "lattice",
+    "coding",
+    "sandbox",
+    "notify",
+    "jaeger",
+    "faker",
+    "harness",
+];
+
+/// The keys of `config.yaml` that Station uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// Database URL or path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Token for a remote database. Prefer the environment; this is for files with 0600 permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_auth_token: Option<String>,
+    /// Address `stn serve` listens on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_addr: Option<String>,
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing file is an empty config. Unknown keys are an
+    /// error naming the key and the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(CoreError::io(path, e)),
+        };
+        let config_error = |detail: String| CoreError::Config {
+            path: path.display().to_string(),
+            detail,
+        };
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let mapping: yaml_serde::Mapping = yaml_serde::from_str(&text)
+            .map_err(|e| config_error(format!("not valid YAML: {e}")))?;
+        for key in mapping.keys() {
+            let key = key.as_str().unwrap_or("<non-string key>");
+            let ours = ["database_url", "database_auth_token", "api_addr"].contains(&key);
+            if !ours && !GO_KEYS_NOT_USED.contains(&key) {
+                return Err(config_error(format!(
+                    "unknown key `{key}`; known keys: database_url, database_auth_token, api_addr"
+                )));
+            }
+            if !ours {
+                tracing::debug!(
+                    key,
+                    "config key of the Go original is not used by this version"
+                );
+            }
+        }
+        let mut known = mapping;
+        known.retain(|k, _| {
+            k.as_str()
+                .is_some_and(|k| ["database_url", "database_auth_token", "api_addr"].contains(&k))
+        });
+        yaml_serde::from_value(yaml_serde::Value::Mapping(known))
+            .map_err(|e| config_error(format!("{e}")))
+    }
+
+    /// Writes the file atomically (temp file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = format!(
+            "# Station configuration. Flags and environment variables override these keys.\n{}",
+            yaml_serde::to_string(self).map_err(|e| CoreError::Config {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?
+        );
+        write_atomic(path, text.as_bytes()).map_err(|e| CoreError::io(path, e))
+    }
+}
+
+/// Values given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config-dir`.
+    pub config_dir: Option<PathBuf>,
+    /// `--database`.
+    pub database: Option<String>,
+}
+
+/// Where the database URL came from, for `stn db status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrlSource {
+    /// `--database`.
+    Flag,
+    /// An environment variable (named).
+    Env(String),
+    /// `database_url` in `config.yaml`.
+    ConfigFile,
+    /// `<config dir>/station.db`.
+    Default,
+}
+
+/// Everything resolved: the config dir, its file, and the database to open.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config dir.
+    pub config_dir: PathBuf,
+    /// `config.yaml` as read.
+    pub file: ConfigFile,
+    /// The database, token attached.
+    pub database: DatabaseUrl,
+    /// Where the URL came from.
+    pub database_source: UrlSource,
+}
+
+impl Settings {
+    /// Resolves settings from flags, the environment (`env`) and `config.yaml`.
+    pub fn resolve(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let config_dir = config_dir(overrides.config_dir.as_deref(), env)?;
+        let file = ConfigFile::load(&config_dir.join("config.yaml"))?;
+        let from_env = DATABASE_URL_VARS
+            .iter()
+            .find_map(|var| env(var).filter(|v| !v.trim().is_empty()).map(|v| (var, v)));
+        let (raw, database_source) = if let Some(url) = &overrides.database {
+            (url.clone(), UrlSource::Flag)
+        } else if let Some((var, url)) = from_env {
+            (url, UrlSource::Env((*var).to_owned()))
+        } else if let Some(url) = &file.database_url {
+            (url.clone(), UrlSource::ConfigFile)
+        } else {
+            (
+                config_dir.join("station.db").display().to_string(),
+                UrlSource::Default,
+            )
+        };
+        let token = AUTH_TOKEN_VARS
+            .iter()
+            .find_map(|var| env(var))
+            .or_else(|| file.database_auth_token.clone())
+            .and_then(AuthToken::new);
+        let mut database = DatabaseUrl::parse(&raw)?.with_fallback_token(token);
+        // A relative path in config.yaml is relative to the config dir, not to wherever stn runs.
+        if database_source == UrlSource::ConfigFile
+            && let Some(path) = database.local_path().filter(|p| p.is_relative())
+        {
+            database = DatabaseUrl::parse(&config_dir.join(path).display().to_string())?;
+        }
+        Ok(Self {
+            config_dir,
+            file,
+            database,
+            database_source,
+        })
+    }
+
+    /// `config.yaml` in the config dir.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.yaml")
+    }
+}
+
+fn config_dir(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = env("STATION_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(xdg) = env("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("station"));
+    }
+    match env("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".config").join("station")),
+        None => Err(CoreError::Invalid(
+            "cannot find the config dir: set --config-dir, STATION_CONFIG_DIR or HOME".to_owned(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn precedence_flag_env_file_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().to_str().unwrap();
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "database_url: from-file.db\nai_provider: openai\n",
+        )
+        .unwrap();
+        let env = env_of(&[("STATION_CONFIG_DIR", cfg), ("STATION_DATABASE", "/env.db")]);
+        let flag = Overrides {
+            database: Some("/flag.db".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&flag, &env).unwrap();
+        assert_eq!(s.database.local_path(), Some(Path::new("/flag.db")));
+        let s = Settings::resolve(&Overrides::default(), &env).unwrap();
+        assert_eq!(s.database.local_path(), Some(Path::new("/env.db")));
+        assert_eq!(s.database_source, UrlSource::Env("STATION_DATABASE".into()));
+        let s = Settings::resolve(
+            &Overrides::default(),
+            &env_of(&[("STATION_CONFIG_DIR", cfg)]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.database.local_path(),
+            Some(dir.path().join("from-file.db").as_path())
+        );
+        std::fs::remove_file(dir.path().join("config.yaml")).unwrap();
+        let s = Settings::resolve(
+            &Overrides::default(),
+            &env_of(&[("STATION_CONFIG_DIR", cfg)]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.database.local_path(),
+            Some(dir.path().join("station.db").as_path())
+        );
+        assert_eq!(s.database_source, UrlSource::Default);
+    }
+
+    #[test]
+    fn config_dir_falls_back_to_xdg_then_home() {
+        let s = Settings::resolve(
+            &Overrides::default(),
+            &env_of(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")]),
+        )
+        .unwrap();
+        assert_eq!(s.config_dir, Path::new("/x/station"));
+        let s = Settings::resolve(&Overrides::default(), &env_of(&[("HOME", "/h")])).unwrap();
+        assert_eq!(s.config_dir, Path::new("/h/.config/station"));
+    }
+
+    #[test]
+    fn token_from_env_unless_in_url() {
+        let env = env_of(&[
+            ("HOME", "/h"),
+            ("DATABASE_URL", "libsql://db.example.io"),
+            ("TURSO_AUTH_TOKEN", "t1"),
+        ]);
+        let s = Settings::resolve(&Overrides::default(), &env).unwrap();
+        assert_eq!(s.database.token().map(AuthToken::expose), Some("t1"));
+        assert!(!format!("{:?} {}", s, s.database).contains("t1"));
+    }
+
+    #[test]
+    fn unknown_config_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "database_ulr: x.db\n").unwrap();
+        let env = env_of(&[("STATION_CONFIG_DIR", dir.path().to_str().unwrap())]);
+        let err = Settings::resolve(&Overrides::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_ulr") && err.contains("config.yaml"),
+            "{err}"
+        );
+    }
+}

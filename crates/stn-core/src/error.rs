@@ -1,0 +1,83 @@
+//! The application core's errors.
+
+use stn_db::DbError;
+
+/// What went wrong in Station's core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A named thing does not exist.
+    #[error("{what} `{name}` not found{place}")]
+    NotFound {
+        /// Kind of thing: "agent", "environment", …
+        what: &'static str,
+        /// Its name or id.
+        name: String,
+        /// Where it was looked for, e.g. " in environment `default`" (may be empty).
+        place: String,
+    },
+    /// A thing with that name exists already.
+    #[error("{what} `{name}` already exists{place}")]
+    AlreadyExists {
+        /// Kind of thing.
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// Where, e.g. " in environment `default`".
+        place: String,
+    },
+    /// The input is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// A config-dir file is wrong.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    /// The config file is wrong.
+    #[error("{path}: {detail}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl CoreError {
+    /// A hint for the user, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CoreError::Db(e) => e.hint().map(str::to_owned),
+            CoreError::NotFound {
+                what: "environment",
+                ..
+            } => Some(
+                "`stn env list` shows the environments; `stn env create NAME` adds one".to_owned(),
+            ),
+            CoreError::NotFound { what: "agent", .. } => Some(
+                "`stn agent list` shows the agents (use -e ENV for another environment)".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        CoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// The core's result type.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

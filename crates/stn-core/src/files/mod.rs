@@ -1,0 +1,182 @@
+//! The files users keep in an environment directory, and how to write them safely.
+//!
+//! - [`prompt`]: an agent's `agents/<name>.prompt` file (dotprompt).
+//! - [`variables`]: `variables.yml`, the environment's secrets and settings.
+//! - [`mcp_config`]: an MCP config JSON file such as `template.json`.
+//!
+//! Parsers take the text (the caller reads the file) so they are easy to test and reuse;
+//! their errors name the file and say what to change.
+
+pub mod mcp_config;
+pub mod prompt;
+pub mod variables;
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A config-dir file that cannot be read or does not say what Station needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The file exists but could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The file is not valid YAML or JSON.
+    #[error("{file}: {problem}; fix the syntax and try again")]
+    Syntax {
+        /// The file, e.g. `agents/helper.prompt`.
+        file: String,
+        /// The parser's message, with line and column.
+        problem: String,
+    },
+    /// The file is well-formed but a key or value is wrong.
+    #[error("{file}: {problem}")]
+    Invalid {
+        /// The file, e.g. `agents/helper.prompt`.
+        file: String,
+        /// What is wrong, phrased so it says what to write instead.
+        problem: String,
+    },
+    /// An MCP config uses `{{.NAME}}` placeholders that no variable fills.
+    #[error(
+        "{file} needs the variable(s) {}; add them to environments/<env>/variables.yml \
+         (NAME: value, one per line)",
+        names.join(", ")
+    )]
+    MissingVariables {
+        /// The MCP config file, e.g. `template.json`.
+        file: String,
+        /// The names missing, sorted; never their values.
+        names: Vec<String>,
+    },
+}
+
+/// Makes each temporary file name unique, so two threads of this process writing the
+/// same file never share a temporary file.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `path` with `contents` so that a crash leaves either the old or the new file,
+/// never a half-written one.
+///
+/// Users depend on these files (agents, variables, MCP configs), so the write is durable:
+/// the data is written to `<path>.tmp-<pid>-<n>` in the same directory, flushed to disk,
+/// renamed over `path`, and then the directory itself is flushed so the rename survives a
+/// power loss. Creates the parent directory if needed. An existing file's permissions are
+/// kept (a `0600` file of secrets stays `0600`).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let Some(file_name) = path.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        ));
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+
+    let mut temp_name = file_name.to_os_string();
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+    let temp_path = dir.join(temp_name);
+
+    let written =
+        write_and_sync(&temp_path, path, contents).and_then(|()| fs::rename(&temp_path, path));
+    if let Err(err) = written {
+        // Best effort: the original error is the one worth reporting.
+        let _ = fs::remove_file(&temp_path);
+        return Err(err);
+    }
+    sync_dir(dir)
+}
+
+/// Writes the temporary file, gives it the permissions of the file it will replace, and
+/// flushes it to disk.
+fn write_and_sync(temp_path: &Path, final_path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = File::create(temp_path)?;
+    file.write_all(contents)?;
+    if let Ok(existing) = fs::metadata(final_path) {
+        file.set_permissions(existing.permissions())?;
+    }
+    file.sync_all()
+}
+
+/// Flushes a directory so a rename inside it is durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Windows cannot open a directory as a file; its renames are journaled by NTFS.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_creates_parent_dirs_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("environments/default/agents/a.prompt");
+        write_atomic(&path, b"hello").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("variables.yml");
+        write_atomic(&path, b"A: 1\nB: 2\n").unwrap();
+        write_atomic(&path, b"A: 3\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A: 3\n");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("variables.yml")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_keeps_permissions_of_the_replaced_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("variables.yml");
+        fs::write(&path, "A: 1\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"A: 2\n").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn write_atomic_fails_cleanly_when_target_is_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taken");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("inside"), "x").unwrap();
+        assert!(write_atomic(&path, b"data").is_err());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("taken")]);
+    }
+
+    #[test]
+    fn write_atomic_rejects_a_path_without_file_name() {
+        let err = write_atomic(Path::new("/"), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,54 @@
+//! Station's schema, as ordered migrations embedded in the binary.
+
+use stn_db::Migration;
+
+/// Every migration, in order. Never edit one that has shipped: add a new one.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial_schema",
+    sql: include_str!("migrations/0001_initial_schema.sql"),
+}];
+
+/// Tables holding Station's state, parents before children (the copy order).
+pub const TABLES: &[&str] = &[
+    "users",
+    "api_keys",
+    "environments",
+    "file_mcp_configs",
+    "mcp_servers",
+    "mcp_tools",
+    "model_providers",
+    "models",
+    "agents",
+    "agent_tools",
+    "agent_agents",
+    "agent_runs",
+    "agent_run_logs",
+    "settings",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_table_is_listed_for_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = stn_db::DatabaseUrl::parse(dir.path().join("s.db").to_str().unwrap()).unwrap();
+        let db = stn_db::Database::open(&url).await.unwrap();
+        db.migrate(MIGRATIONS).await.unwrap();
+        let rows = db
+            .query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name != 'stn_schema_migrations' ORDER BY name",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let mut actual: Vec<String> = rows.rows.iter().map(|r| r.get(0).unwrap()).collect();
+        let mut listed: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+        actual.sort();
+        listed.sort();
+        assert_eq!(actual, listed);
+    }
+}

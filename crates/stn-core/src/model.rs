@@ -1,0 +1,196 @@
+//! Station's domain types, as stored and as shown (`--json`, the HTTP API).
+
+use serde::{Deserialize, Serialize};
+
+/// An agent as defined by the user: in a `.prompt` file, a CLI call or an API request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Unique within its environment; also the `.prompt` file's stem.
+    pub name: String,
+    /// One line saying what the agent does.
+    pub description: String,
+    /// The prompt body (dotprompt/Handlebars), without front matter.
+    pub prompt: String,
+    /// Model id, e.g. `gpt-4o-mini`; `None` uses the configured default.
+    pub model: Option<String>,
+    /// Tool-loop limit.
+    pub max_steps: u32,
+    /// MCP tool names the agent may call, e.g. `__read_text_file`.
+    pub tools: Vec<String>,
+    /// Child agents the agent may call as tools, by name.
+    pub agents: Vec<String>,
+    /// JSON schema of custom input variables.
+    pub input_schema: Option<serde_json::Value>,
+    /// JSON schema of structured output.
+    pub output_schema: Option<serde_json::Value>,
+    /// Named output schema preset.
+    pub output_schema_preset: Option<String>,
+    /// CloudShip app classification.
+    pub app: Option<String>,
+    /// CloudShip app subtype: investigations, opportunities, projections, inventory or events.
+    pub app_subtype: Option<String>,
+    /// CloudShip memory topic.
+    pub memory_topic_key: Option<String>,
+    /// Token budget for injected memory.
+    pub memory_max_tokens: Option<u32>,
+    /// Cron schedule.
+    pub cron_schedule: Option<String>,
+    /// Whether the schedule is active.
+    pub schedule_enabled: bool,
+    /// Variables passed to scheduled runs.
+    pub schedule_variables: Option<serde_json::Value>,
+}
+
+/// Default tool-loop limit for new agents (the Go CLI's default).
+pub const DEFAULT_MAX_STEPS: u32 = 5;
+
+/// An agent as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    /// Row id.
+    pub id: i64,
+    /// Environment name.
+    pub environment: String,
+    /// The definition.
+    #[serde(flatten)]
+    pub spec: AgentSpec,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Last change, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// An environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Environment {
+    /// Row id.
+    pub id: i64,
+    /// Unique name; also the directory under `environments/`.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Number of agents in it.
+    pub agent_count: i64,
+    /// Number of MCP servers in it.
+    pub mcp_server_count: i64,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// How an MCP server is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServerSpec {
+    /// Name, unique within the environment.
+    pub name: String,
+    /// Command for a stdio server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables for the command.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// URL of an HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An MCP server as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct McpServer {
+    /// Row id.
+    pub id: i64,
+    /// Environment name.
+    pub environment: String,
+    /// The config file (without `.json`) it came from, if any.
+    pub config_name: Option<String>,
+    /// The definition, placeholders filled.
+    #[serde(flatten)]
+    pub spec: McpServerSpec,
+    /// Tools discovered on it.
+    pub tools: Vec<String>,
+}
+
+/// The state of an agent run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Waiting to start.
+    Queued,
+    /// In progress.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error.
+    Failed,
+    /// Stopped by a user.
+    Cancelled,
+    /// Stopped by the time limit.
+    Timeout,
+}
+
+impl RunStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Timeout => "timeout",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::Timeout,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// One agent run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    /// Row id.
+    pub id: i64,
+    /// The agent's id.
+    pub agent_id: i64,
+    /// The agent's name.
+    pub agent: String,
+    /// The agent's environment.
+    pub environment: String,
+    /// The task given.
+    pub task: String,
+    /// State.
+    pub status: RunStatus,
+    /// The agent's answer.
+    pub final_response: Option<String>,
+    /// Tool-loop steps used.
+    pub steps_taken: i64,
+    /// Model used.
+    pub model_name: Option<String>,
+    /// Tokens in.
+    pub input_tokens: Option<i64>,
+    /// Tokens out.
+    pub output_tokens: Option<i64>,
+    /// Wall time.
+    pub duration_seconds: Option<f64>,
+    /// The error of a failed run.
+    pub error: Option<String>,
+    /// Start time.
+    pub started_at: String,
+    /// End time.
+    pub completed_at: Option<String>,
+}

@@ -1,0 +1,310 @@
+//! Agents and what they may call (tools, child agents).
+
+use stn_db::{Row, Statement, params};
+
+use super::{NOW, Store, in_env, json_text, parse_json, validate_name};
+use crate::error::{CoreError, Result};
+use crate::model::{Agent, AgentSpec};
+
+const SELECT: &str = "SELECT a.id, e.name, a.name, a.description, a.prompt, a.model, a.max_steps, \
+    (SELECT json_group_array(tool_name) FROM \
+        (SELECT tool_name FROM agent_tools WHERE agent_id = a.id ORDER BY id)), \
+    (SELECT json_group_array(name) FROM \
+        (SELECT c.name FROM agent_agents x JOIN agents c ON c.id = x.child_agent_id \
+         WHERE x.parent_agent_id = a.id ORDER BY x.id)), \
+    a.input_schema, a.output_schema, a.output_schema_preset, a.app, a.app_subtype, \
+    a.memory_topic_key, a.memory_max_tokens, a.cron_schedule, a.schedule_enabled, \
+    a.schedule_variables, a.created_at, a.updated_at \
+    FROM agents a JOIN environments e ON e.id = a.environment_id";
+
+fn names(json: String) -> Vec<String> {
+    serde_json::from_str(&json).unwrap_or_default()
+}
+
+fn from_row(row: &Row) -> Result<Agent> {
+    Ok(Agent {
+        id: row.get(0)?,
+        environment: row.get(1)?,
+        spec: AgentSpec {
+            name: row.get(2)?,
+            description: row.get(3)?,
+            prompt: row.get(4)?,
+            model: row.get(5)?,
+            max_steps: row.get(6)?,
+            tools: names(row.get(7)?),
+            agents: names(row.get(8)?),
+            input_schema: parse_json(row.get(9)?),
+            output_schema: parse_json(row.get(10)?),
+            output_schema_preset: row.get(11)?,
+            app: row.get(12)?,
+            app_subtype: row.get(13)?,
+            memory_topic_key: row.get(14)?,
+            memory_max_tokens: row.get(15)?,
+            cron_schedule: row.get(16)?,
+            schedule_enabled: row.get(17)?,
+            schedule_variables: parse_json(row.get(18)?),
+        },
+        created_at: row.get(19)?,
+        updated_at: row.get(20)?,
+    })
+}
+
+/// What a sync did to one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentChange {
+    /// It did not exist.
+    Created,
+    /// It existed with a different definition.
+    Updated,
+    /// It already matched.
+    Unchanged,
+}
+
+impl Store {
+    /// Agents of one environment, or of all, by environment then name.
+    pub async fn list_agents(&self, env: Option<&str>) -> Result<Vec<Agent>> {
+        let rs = match env {
+            Some(env) => {
+                self.environment(env).await?;
+                self.db
+                    .query(
+                        &format!("{SELECT} WHERE e.name = ?1 ORDER BY a.name"),
+                        params![env],
+                    )
+                    .await?
+            }
+            None => {
+                self.db
+                    .query(&format!("{SELECT} ORDER BY e.name, a.name"), params![])
+                    .await?
+            }
+        };
+        rs.rows.iter().map(from_row).collect()
+    }
+
+    /// One agent by environment and name.
+    pub async fn agent(&self, env: &str, name: &str) -> Result<Agent> {
+        let row = self
+            .db
+            .query_opt(
+                &format!("{SELECT} WHERE e.name = ?1 AND a.name = ?2"),
+                params![env, name],
+            )
+            .await?;
+        match row {
+            Some(row) => from_row(&row),
+            None => {
+                // Say which of the two is missing.
+                self.environment(env).await?;
+                Err(CoreError::NotFound {
+                    what: "agent",
+                    name: name.to_owned(),
+                    place: in_env(env),
+                })
+            }
+        }
+    }
+
+    /// One agent by id.
+    pub async fn agent_by_id(&self, id: i64) -> Result<Agent> {
+        let row = self
+            .db
+            .query_opt(&format!("{SELECT} WHERE a.id = ?1"), params![id])
+            .await?;
+        match row {
+            Some(row) => from_row(&row),
+            None => Err(CoreError::NotFound {
+                what: "agent",
+                name: id.to_string(),
+                place: String::new(),
+            }),
+        }
+    }
+
+    /// Creates an agent in an existing environment.
+    pub async fn create_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
+        validate_spec(spec)?;
+        self.environment(env).await?;
+        self.check_children(env, spec).await?;
+        let mut stmts = vec![insert_agent(env, spec)];
+        stmts.extend(links(env, spec));
+        match self.db.batch(stmts).await {
+            Ok(_) => self.agent(env, &spec.name).await,
+            Err(stn_db::DbError::Constraint { message }) if message.contains("agents.name") => {
+                Err(CoreError::AlreadyExists {
+                    what: "agent",
+                    name: spec.name.clone(),
+                    place: in_env(env),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an agent's definition (its name stays).
+    pub async fn update_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
+        validate_spec(spec)?;
+        let current = self.agent(env, &spec.name).await?;
+        self.check_children(env, spec).await?;
+        let mut stmts = vec![update_agent(current.id, spec)];
+        stmts.extend(links(env, spec));
+        self.db.batch(stmts).await?;
+        self.agent(env, &spec.name).await
+    }
+
+    /// Creates or updates an agent to match `spec`; says which.
+    pub async fn upsert_agent(&self, env: &str, spec: &AgentSpec) -> Result<AgentChange> {
+        match self.agent(env, &spec.name).await {
+            Ok(current) if &current.spec == spec => Ok(AgentChange::Unchanged),
+            Ok(_) => self
+                .update_agent(env, spec)
+                .await
+                .map(|_| AgentChange::Updated),
+            Err(CoreError::NotFound { what: "agent", .. }) => self
+                .create_agent(env, spec)
+                .await
+                .map(|_| AgentChange::Created),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every child agent must exist in the same environment (and not be the agent itself).
+    async fn check_children(&self, env: &str, spec: &AgentSpec) -> Result<()> {
+        if spec.agents.is_empty() {
+            return Ok(());
+        }
+        if spec.agents.contains(&spec.name) {
+            return Err(CoreError::Invalid(format!(
+                "agent `{}` cannot call itself",
+                spec.name
+            )));
+        }
+        let existing: Vec<String> = self
+            .list_agents(Some(env))
+            .await?
+            .into_iter()
+            .map(|a| a.spec.name)
+            .collect();
+        match spec.agents.iter().find(|c| !existing.contains(c)) {
+            Some(missing) => Err(CoreError::NotFound {
+                what: "child agent",
+                name: missing.clone(),
+                place: in_env(env),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes an agent and its runs.
+    pub async fn delete_agent(&self, env: &str, name: &str) -> Result<Agent> {
+        let agent = self.agent(env, name).await?;
+        self.db
+            .execute("DELETE FROM agents WHERE id = ?1", params![agent.id])
+            .await?;
+        Ok(agent)
+    }
+}
+
+fn validate_spec(spec: &AgentSpec) -> Result<()> {
+    validate_name("agent", &spec.name)?;
+    if spec.max_steps == 0 {
+        return Err(CoreError::Invalid(
+            "max_steps must be at least 1".to_owned(),
+        ));
+    }
+    if spec.prompt.trim().is_empty() {
+        return Err(CoreError::Invalid(format!(
+            "agent `{}` has an empty prompt",
+            spec.name
+        )));
+    }
+    Ok(())
+}
+
+/// The agent's own columns, in the order of the INSERT and UPDATE below (?1..?16).
+fn columns(spec: &AgentSpec) -> Vec<stn_db::Value> {
+    params![
+        spec.name.as_str(),
+        spec.description.as_str(),
+        spec.prompt.as_str(),
+        spec.model.as_deref(),
+        spec.max_steps,
+        json_text(&spec.input_schema),
+        json_text(&spec.output_schema),
+        spec.output_schema_preset.as_deref(),
+        spec.app.as_deref(),
+        spec.app_subtype.as_deref(),
+        spec.memory_topic_key.as_deref(),
+        spec.memory_max_tokens,
+        spec.cron_schedule.as_deref(),
+        spec.schedule_enabled,
+        json_text(&spec.schedule_variables),
+    ]
+}
+
+fn insert_agent(env: &str, spec: &AgentSpec) -> Statement {
+    let mut params = columns(spec);
+    params.push(env.into());
+    Statement::new(
+        "INSERT INTO agents (name, description, prompt, model, max_steps, input_schema, output_schema, \
+         output_schema_preset, app, app_subtype, memory_topic_key, memory_max_tokens, cron_schedule, \
+         schedule_enabled, schedule_variables, environment_id, created_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         (SELECT id FROM environments WHERE name = ?16), (SELECT id FROM users WHERE username = 'console'))",
+        params,
+    )
+}
+
+fn update_agent(id: i64, spec: &AgentSpec) -> Statement {
+    let mut params = columns(spec);
+    params.push(id.into());
+    Statement::new(
+        format!(
+            "UPDATE agents SET name = ?1, description = ?2, prompt = ?3, model = ?4, max_steps = ?5, \
+             input_schema = ?6, output_schema = ?7, output_schema_preset = ?8, app = ?9, app_subtype = ?10, \
+             memory_topic_key = ?11, memory_max_tokens = ?12, cron_schedule = ?13, schedule_enabled = ?14, \
+             schedule_variables = ?15, updated_at = {NOW} WHERE id = ?16"
+        ),
+        params,
+    )
+}
+
+/// Replaces the agent's tool and child-agent links. Tools link to a known
+/// `mcp_tools` row of the same environment when there is one; children must exist.
+fn links(env: &str, spec: &AgentSpec) -> Vec<Statement> {
+    const AGENT: &str = "(SELECT a.id FROM agents a JOIN environments e ON e.id = a.environment_id \
+                         WHERE e.name = ?1 AND a.name = ?2)";
+    let mut stmts = vec![
+        Statement::new(
+            format!("DELETE FROM agent_tools WHERE agent_id = {AGENT}"),
+            params![env, spec.name.as_str()],
+        ),
+        Statement::new(
+            format!("DELETE FROM agent_agents WHERE parent_agent_id = {AGENT}"),
+            params![env, spec.name.as_str()],
+        ),
+    ];
+    for tool in &spec.tools {
+        stmts.push(Statement::new(
+            format!(
+                "INSERT INTO agent_tools (agent_id, tool_name, tool_id) VALUES ({AGENT}, ?3, \
+                 (SELECT t.id FROM mcp_tools t JOIN mcp_servers s ON s.id = t.mcp_server_id \
+                  JOIN environments e ON e.id = s.environment_id WHERE e.name = ?1 AND t.name = ?3 \
+                  ORDER BY t.id LIMIT 1)) ON CONFLICT (agent_id, tool_name) DO NOTHING"
+            ),
+            params![env, spec.name.as_str(), tool.as_str()],
+        ));
+    }
+    for child in &spec.agents {
+        stmts.push(Statement::new(
+            format!(
+                "INSERT INTO agent_agents (parent_agent_id, child_agent_id) \
+                 SELECT {AGENT}, c.id FROM agents c JOIN environments e ON e.id = c.environment_id \
+                 WHERE e.name = ?1 AND c.name = ?3 ON CONFLICT DO NOTHING"
+            ),
+            params![env, spec.name.as_str(), child.as_str()],
+        ));
+    }
+    stmts
+}

@@ -1,0 +1,189 @@
+//! MCP servers, grouped by the config file they came from, and their tools.
+
+use std::collections::BTreeMap;
+
+use stn_db::{Row, Statement, params};
+
+use super::{NOW, Store, in_env};
+use crate::error::{CoreError, Result};
+use crate::model::{McpServer, McpServerSpec};
+
+/// What the database knows of one MCP config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpConfigRecord {
+    /// File stem.
+    pub config_name: String,
+    /// Hash of the file when last loaded.
+    pub template_hash: String,
+    /// Hash of `variables.yml` when last loaded.
+    pub variables_hash: Option<String>,
+}
+
+/// What loading one MCP config file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpConfigChange {
+    /// New file.
+    Created,
+    /// The file or its variables changed.
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+}
+
+const SELECT: &str = "SELECT s.id, e.name, f.config_name, s.name, s.command, s.args, s.env, s.url, \
+    (SELECT json_group_array(name) FROM (SELECT name FROM mcp_tools WHERE mcp_server_id = s.id ORDER BY name)) \
+    FROM mcp_servers s JOIN environments e ON e.id = s.environment_id \
+    LEFT JOIN file_mcp_configs f ON f.id = s.file_config_id";
+
+fn from_row(row: &Row) -> Result<McpServer> {
+    let args: String = row.get(5)?;
+    let env: String = row.get(6)?;
+    let tools: String = row.get(8)?;
+    Ok(McpServer {
+        id: row.get(0)?,
+        environment: row.get(1)?,
+        config_name: row.get(2)?,
+        spec: McpServerSpec {
+            name: row.get(3)?,
+            command: row.get(4)?,
+            args: serde_json::from_str(&args).unwrap_or_default(),
+            env: serde_json::from_str::<BTreeMap<String, String>>(&env).unwrap_or_default(),
+            url: row.get(7)?,
+        },
+        tools: serde_json::from_str(&tools).unwrap_or_default(),
+    })
+}
+
+impl Store {
+    /// MCP servers of one environment or of all.
+    pub async fn list_mcp_servers(&self, env: Option<&str>) -> Result<Vec<McpServer>> {
+        let rs = match env {
+            Some(env) => {
+                self.environment(env).await?;
+                self.db
+                    .query(
+                        &format!("{SELECT} WHERE e.name = ?1 ORDER BY s.name"),
+                        params![env],
+                    )
+                    .await?
+            }
+            None => {
+                self.db
+                    .query(&format!("{SELECT} ORDER BY e.name, s.name"), params![])
+                    .await?
+            }
+        };
+        rs.rows.iter().map(from_row).collect()
+    }
+
+    /// The MCP config files loaded into an environment.
+    pub async fn mcp_configs(&self, env: &str) -> Result<Vec<McpConfigRecord>> {
+        let rs = self
+            .db
+            .query(
+                "SELECT f.config_name, f.template_hash, f.variables_hash FROM file_mcp_configs f \
+                 JOIN environments e ON e.id = f.environment_id WHERE e.name = ?1 ORDER BY f.config_name",
+                params![env],
+            )
+            .await?;
+        rs.rows
+            .iter()
+            .map(|r| {
+                Ok(McpConfigRecord {
+                    config_name: r.get(0)?,
+                    template_hash: r.get(1)?,
+                    variables_hash: r.get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes the servers of one config file exactly `servers` (placeholders
+    /// already filled), in one transaction. Servers that stay keep their tools.
+    pub async fn apply_mcp_config(
+        &self,
+        env: &str,
+        record: &McpConfigRecord,
+        template_path: &str,
+        servers: &[McpServerSpec],
+    ) -> Result<McpConfigChange> {
+        let existing = self.mcp_configs(env).await?;
+        let change = match existing
+            .iter()
+            .find(|c| c.config_name == record.config_name)
+        {
+            None => McpConfigChange::Created,
+            Some(current) if current == record => return Ok(McpConfigChange::Unchanged),
+            Some(_) => McpConfigChange::Updated,
+        };
+        const CONFIG: &str = "(SELECT f.id FROM file_mcp_configs f JOIN environments e ON e.id = f.environment_id \
+                              WHERE e.name = ?1 AND f.config_name = ?2)";
+        let mut stmts = vec![Statement::new(
+            format!(
+                "INSERT INTO file_mcp_configs (environment_id, config_name, template_path, template_hash, variables_hash, last_loaded_at) \
+                 VALUES ((SELECT id FROM environments WHERE name = ?1), ?2, ?3, ?4, ?5, {NOW}) \
+                 ON CONFLICT (environment_id, config_name) DO UPDATE SET template_path = excluded.template_path, \
+                 template_hash = excluded.template_hash, variables_hash = excluded.variables_hash, \
+                 last_loaded_at = excluded.last_loaded_at, updated_at = {NOW}"
+            ),
+            params![
+                env,
+                record.config_name.as_str(),
+                template_path,
+                record.template_hash.as_str(),
+                record.variables_hash.as_deref()
+            ],
+        )];
+        let keep: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
+        let keep_json = serde_json::to_string(&keep).unwrap_or_else(|_| "[]".to_owned());
+        stmts.push(Statement::new(
+            format!(
+                "DELETE FROM mcp_servers WHERE file_config_id = {CONFIG} \
+                 AND name NOT IN (SELECT value FROM json_each(?3))"
+            ),
+            params![env, record.config_name.as_str(), keep_json],
+        ));
+        for server in servers {
+            stmts.push(Statement::new(
+                format!(
+                    "INSERT INTO mcp_servers (name, command, args, env, url, environment_id, file_config_id) \
+                     VALUES (?3, ?4, ?5, ?6, ?7, (SELECT id FROM environments WHERE name = ?1), {CONFIG}) \
+                     ON CONFLICT (name, environment_id) DO UPDATE SET command = excluded.command, args = excluded.args, \
+                     env = excluded.env, url = excluded.url, file_config_id = excluded.file_config_id, updated_at = {NOW}"
+                ),
+                params![
+                    env,
+                    record.config_name.as_str(),
+                    server.name.as_str(),
+                    server.command.as_deref(),
+                    serde_json::to_string(&server.args).unwrap_or_else(|_| "[]".to_owned()),
+                    serde_json::to_string(&server.env).unwrap_or_else(|_| "{}".to_owned()),
+                    server.url.as_deref(),
+                ],
+            ));
+        }
+        self.db.batch(stmts).await?;
+        Ok(change)
+    }
+
+    /// Removes a config file's record with its servers and their tools.
+    pub async fn remove_mcp_config(&self, env: &str, config_name: &str) -> Result<()> {
+        let rs = self
+            .db
+            .execute(
+                "DELETE FROM file_mcp_configs WHERE config_name = ?2 \
+                 AND environment_id = (SELECT id FROM environments WHERE name = ?1)",
+                params![env, config_name],
+            )
+            .await?;
+        if rs.rows_affected == 0 {
+            return Err(CoreError::NotFound {
+                what: "MCP config",
+                name: config_name.to_owned(),
+                place: in_env(env),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Users and their API keys. Keys are stored as SHA-256 hashes only.
+
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+use stn_db::params;
+
+use super::{NOW, Store, validate_name};
+use crate::error::{CoreError, Result};
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub username: String,
+    /// May manage everything.
+    pub is_admin: bool,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// A stored API key (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKey {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub username: String,
+    /// Label.
+    pub name: String,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// Every key starts with this, so leaked keys are easy to spot in scanners.
+const KEY_PREFIX: &str = "stn_";
+
+fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Creates a user.
+    pub async fn create_user(&self, username: &str, is_admin: bool) -> Result<User> {
+        validate_name("user", username)?;
+        match self
+            .db
+            .execute(
+                "INSERT INTO users (username, is_admin) VALUES (?1, ?2)",
+                params![username, is_admin],
+            )
+            .await
+        {
+            Ok(_) => self.user(username).await,
+            Err(stn_db::DbError::Constraint { .. }) => Err(CoreError::AlreadyExists {
+                what: "user",
+                name: username.to_owned(),
+                place: String::new(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One user by name.
+    pub async fn user(&self, username: &str) -> Result<User> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT id, username, is_admin, created_at FROM users WHERE username = ?1",
+                params![username],
+            )
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "user",
+                name: username.to_owned(),
+                place: String::new(),
+            })?;
+        Ok(User {
+            id: row.get(0)?,
+            username: row.get(1)?,
+            is_admin: row.get(2)?,
+            created_at: row.get(3)?,
+        })
+    }
+
+    /// Creates an API key for a user. Returns the record and the key, which
+    /// is not stored and cannot be shown again.
+    pub async fn create_api_key(&self, username: &str, name: &str) -> Result<(ApiKey, String)> {
+        let user = self.user(username).await?;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let key: String = format!(
+            "{KEY_PREFIX}{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let prefix: String = key.chars().take(KEY_PREFIX.len() + 8).collect();
+        let rs = self
+            .db
+            .execute(
+                "INSERT INTO api_keys (user_id, name, prefix, key_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![user.id, name, prefix.as_str(), hash_key(&key)],
+            )
+            .await?;
+        let record = ApiKey {
+            id: rs.last_insert_rowid.unwrap_or_default(),
+            username: user.username,
+            name: name.to_owned(),
+            prefix,
+            created_at: String::new(),
+        };
+        Ok((record, key))
+    }
+
+    /// The user a key belongs to, if the key is valid and not revoked.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<User>> {
+        if !key.starts_with(KEY_PREFIX) {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .query_opt(
+                "SELECT u.id, u.username, u.is_admin, u.created_at FROM api_keys k \
+                 JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+                params![hash_key(key)],
+            )
+            .await?;
+        row.map(|row| {
+            Ok(User {
+                id: row.get(0)?,
+                username: row.get(1)?,
+                is_admin: row.get(2)?,
+                created_at: row.get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// True when any usable API key exists (the server then requires one).
+    pub async fn has_api_keys(&self) -> Result<bool> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)",
+                params![],
+            )
+            .await?;
+        Ok(row.map(|r| r.get::<bool>(0)).transpose()?.unwrap_or(false))
+    }
+
+    /// Revokes a key by its prefix.
+    pub async fn revoke_api_key(&self, prefix: &str) -> Result<()> {
+        let rs = self
+            .db
+            .execute(
+                &format!("UPDATE api_keys SET revoked_at = {NOW} WHERE prefix = ?1 AND revoked_at IS NULL"),
+                params![prefix],
+            )
+            .await?;
+        if rs.rows_affected == 0 {
+            return Err(CoreError::NotFound {
+                what: "API key",
+                name: prefix.to_owned(),
+                place: String::new(),
+            });
+        }
+        Ok(())
+    }
+}

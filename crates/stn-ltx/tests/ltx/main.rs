@@ -1,0 +1,9 @@
+//! Whole-file tests of the public API: agreement with an independent
+//! assembler, real Litestream files, property tests, and seeded mutation
+//! ("mini-fuzz") tests.
+
+mod common;
+mod compat;
+mod fixtures;
+mod mutations;
+mod properties;
