@@ -146,10 +146,7 @@ fn open_connection(path: &Path) -> Result<Connection, DbError> {
 
 fn run(conn: &Connection, stmt: &Statement) -> rusqlite::Result<ResultSet> {
     let mut prepared = conn.prepare_cached(&stmt.sql)?;
-    let columns: Arc<[String]> = prepared
-        .column_names()
-        .map(str::to_owned)
-        .collect();
+    let columns: Arc<[String]> = prepared.column_names().map(str::to_owned).collect();
     let params = rusqlite::params_from_iter(stmt.params.iter().map(to_sql));
     let mut rows = Vec::new();
     let mut cursor = prepared.query(params)?;
