@@ -1,0 +1,172 @@
+//! Errors as the API shows them: an HTTP status and a stable JSON body,
+//! `{"error": {"code": "<stable_snake_code>", "message": "…"}}`.
+//!
+//! Clients match on `code`, never on `message`, so codes must not change.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use stn_core::CoreError;
+use stn_db::DbError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The core refused or failed; its variant decides the status.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The request itself is wrong: bad JSON, a bad query or path parameter, a missing field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No valid API key was given. The message never contains the key.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No route matches the path.
+    #[error("no route for {0}")]
+    NoRoute(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    /// The status and the stable code.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Core(e) => core_status_and_code(e),
+            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        }
+    }
+}
+
+fn core_status_and_code(error: &CoreError) -> (StatusCode, &'static str) {
+    match error {
+        CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        CoreError::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
+        CoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        // A hand-edited `.prompt` file that no longer parses blocks an update;
+        // the message names the file, which is what the caller must fix.
+        CoreError::File(_) => (StatusCode::CONFLICT, "config_file_invalid"),
+        CoreError::Db(DbError::Constraint { .. }) => (StatusCode::CONFLICT, "conflict"),
+        CoreError::Db(e) if database_unavailable(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+/// Errors that say the database cannot serve right now (down, locked, refusing
+/// our token, wrong schema), as opposed to a bug in a query.
+fn database_unavailable(error: &DbError) -> bool {
+    matches!(
+        error,
+        DbError::Unreachable { .. }
+            | DbError::Unauthorized { .. }
+            | DbError::Forbidden { .. }
+            | DbError::NotFound { .. }
+            | DbError::TlsMismatch { .. }
+            | DbError::Server { .. }
+            | DbError::Protocol { .. }
+            | DbError::Busy { .. }
+            | DbError::NotADatabase { .. }
+            | DbError::Open { .. }
+            | DbError::MigrationChanged { .. }
+            | DbError::SchemaTooNew { .. }
+    )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The details may describe internals; they go to the log, not the client.
+            tracing::error!(error = %self, "request failed");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(error = %self, "database unavailable");
+            }
+            // Database errors carry redacted URLs only, so their text is safe to show.
+            self.to_string()
+        };
+        let body = Json(serde_json::json!({ "error": { "code": code, "message": message } }));
+        if status == StatusCode::UNAUTHORIZED {
+            (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
+    }
+}
+
+// Extractor rejections become the same JSON shape. Handlers take
+// `Result<Json<T>, JsonRejection>` and apply `?`, which calls these.
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::InvalidRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::InvalidRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::InvalidRequest(rejection.body_text())
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_stable_codes() {
+        let cases = [
+            (
+                CoreError::NotFound {
+                    what: "agent",
+                    name: "a".into(),
+                    place: String::new(),
+                },
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                CoreError::Db(DbError::Constraint {
+                    message: "FOREIGN KEY constraint failed".into(),
+                }),
+                StatusCode::CONFLICT,
+                "conflict",
+            ),
+            (
+                CoreError::Db(DbError::Busy {
+                    message: "database is locked".into(),
+                }),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+            ),
+            (
+                CoreError::Db(DbError::Sql {
+                    code: None,
+                    message: "no such table: agents".into(),
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(ApiError::Core(error).status_and_code(), (status, code));
+        }
+    }
+}

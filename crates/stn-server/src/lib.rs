@@ -1,0 +1,69 @@
+//! Station's HTTP API, the server behind `stn serve`.
+//!
+//! [`router`] builds the axum app: `GET /health` plus JSON routes for
+//! environments, agents and runs under `/api/v1`. [`serve`] runs it on a
+//! listener until a shutdown future resolves. Every change goes through
+//! [`Station`], so the API keeps the config dir's `.prompt` files in step with
+//! the database exactly as the CLI does.
+//!
+//! This crate does not choose the bind address, decide whether keys are
+//! required, or handle signals: the CLI does, and passes the results in.
+
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod logging;
+mod routes;
+
+use axum::Router;
+use stn_core::Station;
+use tokio::net::TcpListener;
+
+/// How the server behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Require `Authorization: Bearer <API key>` on every `/api/v1` route.
+    /// `/health` never requires a key, so load balancers can probe it.
+    pub require_auth: bool,
+}
+
+/// The whole HTTP app, ready to serve or to call in tests.
+pub fn router(station: Station, options: ServeOptions) -> Router {
+    let mut api = routes::api();
+    if options.require_auth {
+        // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
+        // key: callers without one learn nothing about which routes exist.
+        api = api.layer(axum::middleware::from_fn_with_state(
+            station.clone(),
+            auth::require_api_key,
+        ));
+    }
+    Router::new()
+        .merge(routes::health())
+        .nest("/api/v1", api)
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(logging::log_request))
+        .with_state(station)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests (graceful).
+pub async fn serve(
+    station: Station,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match listener.local_addr() {
+        Ok(addr) => {
+            tracing::info!(%addr, require_auth = options.require_auth, "serving the HTTP API")
+        }
+        Err(e) => tracing::warn!(error = %e, "serving the HTTP API on an unknown address"),
+    }
+    axum::serve(listener, router(station, options))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("HTTP API stopped");
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! The routes, one module per resource.
+
+mod agents;
+mod environments;
+mod health;
+mod runs;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::routing::get;
+use stn_core::Station;
+
+use crate::error::ApiError;
+
+/// `GET /health`, outside `/api/v1` so it never needs a key.
+pub fn health() -> Router<Station> {
+    Router::new().route("/health", get(health::health))
+}
+
+/// The routes under `/api/v1`.
+pub fn api() -> Router<Station> {
+    Router::new()
+        .route(
+            "/environments",
+            get(environments::list).post(environments::create),
+        )
+        .route(
+            "/environments/{name}",
+            get(environments::get).delete(environments::delete),
+        )
+        .route("/agents", get(agents::list).post(agents::create))
+        .route(
+            "/agents/{id}",
+            get(agents::get).put(agents::update).delete(agents::delete),
+        )
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::get))
+        // Its own fallback, so a layer on this router (auth) covers unknown paths too.
+        .fallback(no_route)
+}
+
+/// Fallback for paths no route matches.
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_owned())
+}
+
+/// Fallback for a known path with an unsupported method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

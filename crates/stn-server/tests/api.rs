@@ -1,0 +1,579 @@
+//! The HTTP API end to end: the real router on 127.0.0.1 port 0, a temp config
+//! dir and database, and reqwest as the client.
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stn_core::model::RunStatus;
+use stn_core::store::NewRun;
+use stn_core::{Layout, Station};
+use stn_db::{Database, DatabaseUrl};
+use stn_server::{ServeOptions, serve};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A running server, its Station and the temp dir holding both.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    station: Station,
+    dir: tempfile::TempDir,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// A migrated Station with a local database in a fresh temp dir.
+    async fn start(options: ServeOptions) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("station.db");
+        let url = DatabaseUrl::parse(path.to_str().expect("UTF-8 temp path")).expect("db url");
+        Server::start_on(dir, &url, options, true).await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        url: &DatabaseUrl,
+        options: ServeOptions,
+        migrate: bool,
+    ) -> Server {
+        let db = Database::open(url).await.expect("open database");
+        let station = Station::new(db, Layout::new(dir.path()));
+        if migrate {
+            station.migrate().await.expect("migrate");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(station.clone(), listener, options, async move {
+            let _ = signal.await;
+        }));
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            station,
+            dir,
+            shutdown,
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        send(self.client.get(self.url(path))).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.client.post(self.url(path)).json(&body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.client.put(self.url(path)).json(&body)).await
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        send(self.client.delete(self.url(path))).await
+    }
+
+    fn prompt_file(&self, env: &str, agent: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("environments")
+            .join(env)
+            .join("agents")
+            .join(format!("{agent}.prompt"))
+    }
+
+    /// Stops the server and checks that `serve` returned `Ok`.
+    async fn stop(self) {
+        self.shutdown.send(()).expect("server still running");
+        let served = self.task.await.expect("serve task did not panic");
+        assert!(served.is_ok(), "serve failed: {served:?}");
+    }
+}
+
+fn local() -> ServeOptions {
+    ServeOptions {
+        require_auth: false,
+    }
+}
+
+/// Sends a request; returns the status and the JSON body (`null` when empty).
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, body)
+}
+
+/// Asserts the stable error shape and code.
+fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(response.0, status, "body: {}", response.1);
+    assert_eq!(response.1["error"]["code"], code, "body: {}", response.1);
+    assert!(
+        response.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "body: {}",
+        response.1
+    );
+}
+
+fn id_of(body: &Value) -> i64 {
+    body["id"].as_i64().expect("an id")
+}
+
+async fn record_run(station: &Station, agent_id: i64, task: &str, status: RunStatus) -> i64 {
+    station
+        .store()
+        .record_run(&NewRun {
+            agent_id,
+            task: task.to_owned(),
+            status,
+            final_response: None,
+            steps_taken: 1,
+            model_name: None,
+            error: None,
+        })
+        .await
+        .expect("record run")
+}
+
+#[tokio::test]
+async fn health_is_ok_with_a_working_database() {
+    let server = Server::start(local()).await;
+    let response = server.get("/health").await;
+    assert_eq!(response.0, StatusCode::OK);
+    assert_eq!(response.1, json!({"status": "ok", "database": "ok"}));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn environments_crud() -> TestResult {
+    let server = Server::start(local()).await;
+
+    let (status, list) = server.get("/api/v1/environments").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["name"], "default");
+
+    let (status, env) = server
+        .post(
+            "/api/v1/environments",
+            json!({"name": "prod", "description": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{env}");
+    assert_eq!(env["name"], "prod");
+    assert_eq!(env["description"], "production");
+    assert_eq!(env["agent_count"], 0);
+    assert!(server.dir.path().join("environments/prod/agents").is_dir());
+
+    let (status, env) = server.get("/api/v1/environments/prod").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(env["name"], "prod");
+    let (_, list) = server.get("/api/v1/environments").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2));
+
+    let duplicate = server
+        .post("/api/v1/environments", json!({"name": "prod"}))
+        .await;
+    assert_error(&duplicate, StatusCode::CONFLICT, "already_exists");
+    let bad_name = server
+        .post("/api/v1/environments", json!({"name": "../etc"}))
+        .await;
+    assert_error(&bad_name, StatusCode::BAD_REQUEST, "invalid_request");
+    let no_name = server
+        .post("/api/v1/environments", json!({"description": "x"}))
+        .await;
+    assert_error(&no_name, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let (status, body) = server.delete("/api/v1/environments/prod").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(!server.dir.path().join("environments/prod").exists());
+    let gone = server.get("/api/v1/environments/prod").await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "not_found");
+    let gone = server.delete("/api/v1/environments/prod").await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "not_found");
+
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors() {
+    let server = Server::start(local()).await;
+
+    let broken = send(
+        server
+            .client
+            .post(server.url("/api/v1/environments"))
+            .header("content-type", "application/json")
+            .body("{\"name\": "),
+    )
+    .await;
+    assert_error(&broken, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let wrong_type = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "a", "prompt": "p", "max_steps": "many"}),
+        )
+        .await;
+    assert_error(&wrong_type, StatusCode::BAD_REQUEST, "invalid_request");
+    let message = wrong_type.1["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("max_steps"), "{message}");
+
+    let not_an_id = server.get("/api/v1/agents/abc").await;
+    assert_error(&not_an_id, StatusCode::BAD_REQUEST, "invalid_request");
+    let bad_query = server.get("/api/v1/runs?limit=lots").await;
+    assert_error(&bad_query, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let no_route = server.get("/api/v1/nothing-here").await;
+    assert_error(&no_route, StatusCode::NOT_FOUND, "not_found");
+    let no_route = server.get("/nothing-here").await;
+    assert_error(&no_route, StatusCode::NOT_FOUND, "not_found");
+    let wrong_method = send(server.client.patch(server.url("/api/v1/environments"))).await;
+    assert_error(
+        &wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn agents_crud() -> TestResult {
+    let server = Server::start(local()).await;
+
+    let (status, agent) = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "helper", "prompt": "You help.", "tools": ["__read_text_file"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    assert_eq!(agent["environment"], "default");
+    assert_eq!(agent["name"], "helper");
+    assert_eq!(agent["max_steps"], stn_core::model::DEFAULT_MAX_STEPS);
+    assert_eq!(agent["tools"], json!(["__read_text_file"]));
+    let id = id_of(&agent);
+    let file = server.prompt_file("default", "helper");
+    assert!(file.is_file(), "{} missing", file.display());
+
+    let (status, fetched) = server.get(&format!("/api/v1/agents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, agent);
+
+    // Partial update: only the given fields change; `null` clears a nullable field.
+    let (status, updated) = server
+        .put(
+            &format!("/api/v1/agents/{id}"),
+            json!({"description": "Helps a lot", "model": "gpt-4o-mini", "max_steps": 8}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["description"], "Helps a lot");
+    assert_eq!(updated["model"], "gpt-4o-mini");
+    assert_eq!(updated["max_steps"], 8);
+    assert_eq!(updated["prompt"], "You help.");
+    assert_eq!(updated["tools"], json!(["__read_text_file"]));
+    assert!(std::fs::read_to_string(&file)?.contains("Helps a lot"));
+    let (_, cleared) = server
+        .put(&format!("/api/v1/agents/{id}"), json!({"model": null}))
+        .await;
+    assert_eq!(cleared["model"], Value::Null);
+    assert_eq!(cleared["max_steps"], 8);
+    // Repeating the current name is fine; changing it is not.
+    let (status, _) = server
+        .put(&format!("/api/v1/agents/{id}"), json!({"name": "helper"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rename = server
+        .put(&format!("/api/v1/agents/{id}"), json!({"name": "other"}))
+        .await;
+    assert_error(&rename, StatusCode::BAD_REQUEST, "invalid_request");
+    let zero_steps = server
+        .put(&format!("/api/v1/agents/{id}"), json!({"max_steps": 0}))
+        .await;
+    assert_error(&zero_steps, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let (status, list) = server.get("/api/v1/agents?environment=default").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let (_, all) = server.get("/api/v1/agents").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(1));
+    let missing_env = server.get("/api/v1/agents?environment=nope").await;
+    assert_error(&missing_env, StatusCode::NOT_FOUND, "not_found");
+
+    let duplicate = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "helper", "prompt": "Again."}),
+        )
+        .await;
+    assert_error(&duplicate, StatusCode::CONFLICT, "already_exists");
+    let no_prompt = server.post("/api/v1/agents", json!({"name": "x"})).await;
+    assert_error(&no_prompt, StatusCode::BAD_REQUEST, "invalid_request");
+    let no_name = server.post("/api/v1/agents", json!({"prompt": "x"})).await;
+    assert_error(&no_name, StatusCode::BAD_REQUEST, "invalid_request");
+    let typo = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "x", "prompt": "x", "maxSteps": 3}),
+        )
+        .await;
+    assert_error(&typo, StatusCode::BAD_REQUEST, "invalid_request");
+    let no_env = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "x", "prompt": "x", "environment": "nope"}),
+        )
+        .await;
+    assert_error(&no_env, StatusCode::NOT_FOUND, "not_found");
+
+    let (status, body) = server.delete(&format!("/api/v1/agents/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(!file.exists());
+    let gone = server.get(&format!("/api/v1/agents/{id}")).await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "not_found");
+    let gone = server
+        .put(&format!("/api/v1/agents/{id}"), json!({"description": "x"}))
+        .await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "not_found");
+
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_an_environment_cascades() {
+    let server = Server::start(local()).await;
+    let (status, _) = server
+        .post("/api/v1/environments", json!({"name": "staging"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, agent) = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "worker", "prompt": "Work.", "environment": "staging"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let id = id_of(&agent);
+    let run = record_run(&server.station, id, "do it", RunStatus::Completed).await;
+    assert!(server.prompt_file("staging", "worker").is_file());
+
+    let (status, _) = server.delete("/api/v1/environments/staging").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let agent_gone = server.get(&format!("/api/v1/agents/{id}")).await;
+    assert_error(&agent_gone, StatusCode::NOT_FOUND, "not_found");
+    let run_gone = server.get(&format!("/api/v1/runs/{run}")).await;
+    assert_error(&run_gone, StatusCode::NOT_FOUND, "not_found");
+    assert!(!server.prompt_file("staging", "worker").exists());
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn runs_list_and_get() {
+    let server = Server::start(local()).await;
+    let (_, agent) = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "helper", "prompt": "Help."}),
+        )
+        .await;
+    let id = id_of(&agent);
+    let first = record_run(&server.station, id, "one", RunStatus::Completed).await;
+    record_run(&server.station, id, "two", RunStatus::Failed).await;
+    let last = record_run(&server.station, id, "three", RunStatus::Running).await;
+
+    let (status, runs) = server.get("/api/v1/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    let tasks: Vec<&str> = runs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["task"].as_str())
+        .collect();
+    assert_eq!(tasks, ["three", "two", "one"]);
+    assert_eq!(runs[0]["id"], last);
+    assert_eq!(runs[0]["status"], "running");
+
+    let (_, failed) = server.get("/api/v1/runs?status=failed").await;
+    assert_eq!(failed.as_array().map(Vec::len), Some(1));
+    assert_eq!(failed[0]["task"], "two");
+    let (_, limited) = server.get("/api/v1/runs?limit=2").await;
+    assert_eq!(limited.as_array().map(Vec::len), Some(2));
+    let (_, by_agent) = server
+        .get("/api/v1/runs?environment=default&agent=helper")
+        .await;
+    assert_eq!(by_agent.as_array().map(Vec::len), Some(3));
+    let (_, other_agent) = server.get("/api/v1/runs?agent=nobody").await;
+    assert_eq!(other_agent, json!([]));
+
+    let too_many = server.get("/api/v1/runs?limit=5000").await;
+    assert_error(&too_many, StatusCode::BAD_REQUEST, "invalid_request");
+    let zero = server.get("/api/v1/runs?limit=0").await;
+    assert_error(&zero, StatusCode::BAD_REQUEST, "invalid_request");
+    let bad_status = server.get("/api/v1/runs?status=finished").await;
+    assert_error(&bad_status, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let (status, run) = server.get(&format!("/api/v1/runs/{first}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["task"], "one");
+    assert_eq!(run["agent"], "helper");
+    assert_eq!(run["environment"], "default");
+    let missing = server.get("/api/v1/runs/999999").await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "not_found");
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_required_when_asked() -> TestResult {
+    let server = Server::start(ServeOptions { require_auth: true }).await;
+    let store = server.station.store();
+    store.create_user("alice", true).await?;
+    let (record, key) = store.create_api_key("alice", "test").await?;
+    let envs = server.url("/api/v1/environments");
+
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+
+    let response = server.client.get(&envs).send().await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
+    let body: Value = response.json().await?;
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let wrong_key = format!("{key}0");
+    let wrong = send(server.client.get(&envs).bearer_auth(&wrong_key)).await;
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(!wrong.1.to_string().contains(&wrong_key), "key echoed");
+    let basic = send(server.client.get(&envs).basic_auth("alice", Some(&key))).await;
+    assert_error(&basic, StatusCode::UNAUTHORIZED, "unauthorized");
+    let unknown_path = server.get("/api/v1/nothing-here").await;
+    assert_error(&unknown_path, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let (status, list) = send(server.client.get(&envs).bearer_auth(&key)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["name"], "default");
+    let (status, _) = send(
+        server
+            .client
+            .post(&envs)
+            .bearer_auth(&key)
+            .json(&json!({"name": "keyed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Keys are checked on every request, so revocation takes effect at once.
+    store.revoke_api_key(&record.prefix).await?;
+    let revoked = send(server.client.get(&envs).bearer_auth(&key)).await;
+    assert_error(&revoked, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreachable_database_gives_503() -> TestResult {
+    // A remote database URL where nothing listens: every query fails to connect.
+    let port = stn_testkit::free_port();
+    let url = DatabaseUrl::parse(&format!("http://127.0.0.1:{port}"))?;
+    let server = Server::start_on(tempfile::tempdir()?, &url, local(), false).await;
+
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["status"], "unavailable");
+    assert!(
+        health["database"]
+            .as_str()
+            .is_some_and(|d| d.contains("127.0.0.1")),
+        "{health}"
+    );
+    let envs = server.get("/api/v1/environments").await;
+    assert_error(
+        &envs,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+    );
+
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn graceful_shutdown_returns_ok_and_stops_listening() {
+    let server = Server::start(local()).await;
+    let (status, _) = server.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    let base = server.base.clone();
+    server.stop().await;
+    let after = reqwest::Client::new()
+        .get(format!("{base}/health"))
+        .send()
+        .await;
+    assert!(after.is_err(), "still answering after shutdown");
+}
+
+#[tokio::test]
+async fn agents_and_cascade_on_real_sqld() -> TestResult {
+    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions::default()) else {
+        return Ok(());
+    };
+    let url = DatabaseUrl::parse(&sqld.url())?;
+    let server = Server::start_on(tempfile::tempdir()?, &url, local(), true).await;
+
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    let (status, _) = server
+        .post("/api/v1/environments", json!({"name": "remote"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, agent) = server
+        .post(
+            "/api/v1/agents",
+            json!({"name": "worker", "prompt": "Work.", "environment": "remote"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let id = id_of(&agent);
+    assert!(server.prompt_file("remote", "worker").is_file());
+    let run = record_run(&server.station, id, "remote task", RunStatus::Completed).await;
+
+    let (status, _) = server.delete("/api/v1/environments/remote").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let agent_gone = server.get(&format!("/api/v1/agents/{id}")).await;
+    assert_error(&agent_gone, StatusCode::NOT_FOUND, "not_found");
+    let run_gone = server.get(&format!("/api/v1/runs/{run}")).await;
+    assert_error(&run_gone, StatusCode::NOT_FOUND, "not_found");
+    assert!(!server.dir.path().join("environments/remote").exists());
+
+    server.stop().await;
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! The command-line surface (clap). Names follow the Go original where users
+//! know them: `-e/--environment` (alias `--env`), `stn runs inspect`, …
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Station: a self-hosted platform for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "stn", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Config dir [default: $STATION_CONFIG_DIR, $XDG_CONFIG_HOME/station, ~/.config/station]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Database: a path, file:PATH, libsql://HOST, https://HOST or http://HOST:PORT
+    /// [default: $DATABASE_URL, database_url in config.yaml, <config dir>/station.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level or filter (e.g. debug, stn_db=trace) [default: $STN_LOG, warn; info for serve]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the config dir, config.yaml, the database and the `default` environment.
+    Init(InitArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Manage environments.
+    #[command(subcommand, name = "env")]
+    Env(EnvCommand),
+    /// Manage MCP server configs of an environment.
+    #[command(subcommand)]
+    Mcp(McpCommand),
+    /// Load agents (.prompt) and MCP configs (*.json) from the config dir into the database.
+    Sync(SyncArgs),
+    /// Show agent run history.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys for the HTTP API.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// Database status, migrations and copies.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Do not ask questions (accepted for compatibility: init never asks).
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: api_addr in config.yaml, 127.0.0.1:8585]
+    #[arg(long, env = "STN_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+}
+
+/// `-e/--env/--environment ENV`.
+#[derive(Debug, Args)]
+pub struct EnvFlag {
+    /// Environment
+    #[arg(
+        short = 'e',
+        long = "environment",
+        visible_alias = "env",
+        default_value = "default",
+        value_name = "ENV"
+    )]
+    pub environment: String,
+}
+
+/// `-e/--env/--environment ENV` where "all environments" is the default.
+#[derive(Debug, Args)]
+pub struct EnvFilter {
+    /// Only this environment [default: all]
+    #[arg(
+        short = 'e',
+        long = "environment",
+        visible_alias = "env",
+        value_name = "ENV"
+    )]
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON (documented in docs/cli-json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent and write its .prompt file.
+    Create(AgentCreateArgs),
+    /// List agents.
+    List {
+        #[command(flatten)]
+        env: EnvFilter,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one agent.
+    Show {
+        name: String,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Change an agent (only the given fields) and rewrite its .prompt file.
+    Update(AgentUpdateArgs),
+    /// Delete an agent, its runs and its .prompt file.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        env: EnvFlag,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AgentCreateArgs {
+    pub name: String,
+    /// The prompt (system instructions).
+    #[arg(short, long)]
+    pub prompt: String,
+    /// What the agent does.
+    #[arg(short, long)]
+    pub description: String,
+    #[command(flatten)]
+    pub env: EnvFlag,
+    /// Model id, e.g. gpt-4o-mini.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Tool-loop limit.
+    #[arg(long, default_value_t = stn_core::model::DEFAULT_MAX_STEPS)]
+    pub max_steps: u32,
+    /// MCP tool names, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub tools: Vec<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentUpdateArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub env: EnvFlag,
+    /// New prompt.
+    #[arg(short, long)]
+    pub prompt: Option<String>,
+    /// New description.
+    #[arg(short, long)]
+    pub description: Option<String>,
+    /// New model id.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// New tool-loop limit.
+    #[arg(long)]
+    pub max_steps: Option<u32>,
+    /// New tool list, comma-separated (replaces the old one; "" clears it).
+    #[arg(long, value_delimiter = ',')]
+    pub tools: Option<Vec<String>>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create an environment and its directory.
+    Create {
+        name: String,
+        /// Free text.
+        #[arg(short, long)]
+        description: Option<String>,
+    },
+    /// List environments.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete an environment with its agents, runs, MCP configs and directory.
+    Delete {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Write an MCP server config (environments/<env>/<name>.json).
+    Add(McpAddArgs),
+    /// List MCP servers loaded into the database.
+    List {
+        #[command(flatten)]
+        env: EnvFilter,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove an MCP config file and its servers.
+    Remove {
+        /// Config name (the file without .json).
+        name: String,
+        #[command(flatten)]
+        env: EnvFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct McpAddArgs {
+    /// Config and server name.
+    pub name: String,
+    #[command(flatten)]
+    pub env: EnvFlag,
+    /// Command of a stdio server; {{.VAR}} placeholders come from variables.yml.
+    #[arg(short, long, conflicts_with = "url", required_unless_present = "url")]
+    pub command: Option<String>,
+    /// Arguments, comma-separated.
+    #[arg(short, long, value_delimiter = ',')]
+    pub args: Vec<String>,
+    /// Environment variables for the command, KEY=VALUE (repeatable).
+    #[arg(short = 'E', long = "env-var", value_name = "KEY=VALUE")]
+    pub env_vars: Vec<String>,
+    /// URL of an HTTP server.
+    #[arg(short, long)]
+    pub url: Option<String>,
+    /// Description.
+    #[arg(short, long)]
+    pub description: Option<String>,
+    /// Replace an existing config of that name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Environment to sync [default: every directory under environments/]
+    pub environment: Option<String>,
+    /// Also delete agents whose .prompt file is gone.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[command(flatten)]
+        env: EnvFilter,
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only this status (queued, running, completed, failed, cancelled, timeout).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one run.
+    #[command(visible_alias = "inspect")]
+    Show {
+        id: i64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        name: String,
+        /// May manage everything.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key for a user; the key is printed once.
+    Create {
+        user: String,
+        /// Label for the key.
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Revoke a key by the prefix `apikey create` showed.
+    Revoke { prefix: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show where the database is, its schema version and pending migrations.
+    Status {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Apply pending migrations.
+    Migrate,
+    /// Copy a whole Station database between two URLs and verify it.
+    Copy {
+        /// Source URL or path (only read).
+        src: String,
+        /// Destination URL or path (migrated first).
+        dst: String,
+        /// Replace a destination that already holds data.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}

@@ -1,0 +1,149 @@
+//! `stn db status|migrate|copy`.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use stn_core::config::{AUTH_TOKEN_VARS, Settings, UrlSource};
+use stn_core::copy::{CopyProgress, copy_database};
+use stn_core::migrations::MIGRATIONS;
+use stn_db::{AppliedMigration, AuthToken, Database, DatabaseUrl};
+
+use crate::cli::DbCommand;
+use crate::{context, output};
+
+#[derive(Serialize)]
+struct Status {
+    url: String,
+    kind: &'static str,
+    source: UrlSource,
+    schema_version: u32,
+    latest_version: u32,
+    pending: Vec<String>,
+    applied: Vec<AppliedMigration>,
+    size_bytes: u64,
+}
+
+pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
+    match cmd {
+        DbCommand::Status { json } => {
+            let station = context::open(settings).await?;
+            let db = station.store().db();
+            let migration_status = db.migration_status(MIGRATIONS).await?;
+            let status = Status {
+                url: settings.database.redacted(),
+                kind: if db.is_remote() { "remote" } else { "local" },
+                source: settings.database_source.clone(),
+                schema_version: migration_status.version(),
+                latest_version: MIGRATIONS.last().map_or(0, |m| m.version),
+                pending: migration_status
+                    .pending
+                    .iter()
+                    .map(|m| format!("{:04}_{}", m.version, m.name))
+                    .collect(),
+                applied: migration_status.applied,
+                size_bytes: db.size_bytes().await?,
+            };
+            if json.json {
+                output::json(&status)?;
+            } else {
+                println!("database:  {} ({})", status.url, status.kind);
+                println!(
+                    "schema:    version {} of {}",
+                    status.schema_version, status.latest_version
+                );
+                if status.pending.is_empty() {
+                    println!("pending:   none");
+                } else {
+                    println!(
+                        "pending:   {} (run `stn db migrate`)",
+                        status.pending.join(", ")
+                    );
+                }
+                println!("size:      {} bytes", status.size_bytes);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Migrate => {
+            let station = context::open(settings).await?;
+            let applied = station.migrate().await?;
+            if applied.is_empty() {
+                println!("{}: schema up to date", settings.database);
+            } else {
+                println!(
+                    "{}: applied {} migration(s)",
+                    settings.database,
+                    applied.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Copy {
+            src,
+            dst,
+            force,
+            json,
+        } => {
+            let src = open_url(&src).await.context("source")?;
+            let dst = open_url(&dst).await.context("destination")?;
+            let bar = progress_bar();
+            let mut on_progress = |p: CopyProgress<'_>| {
+                if let Some(bar) = &bar {
+                    bar.set_length(p.rows_total);
+                    bar.set_position(p.rows_done);
+                    bar.set_message(p.table.to_owned());
+                }
+            };
+            let report = copy_database(&src, &dst, force, &mut on_progress).await?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if json.json {
+                output::json(&report)?;
+            } else {
+                let rows: Vec<Vec<String>> = report
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.table.clone(),
+                            t.source_rows.to_string(),
+                            t.destination_rows.to_string(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["TABLE", "SOURCE ROWS", "COPIED ROWS"], &rows);
+                println!(
+                    "copied {} to {}: every table verified",
+                    src.url(),
+                    dst.url()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens a URL given on the command line; remote ones without a token take
+/// it from DATABASE_AUTH_TOKEN / TURSO_AUTH_TOKEN.
+async fn open_url(raw: &str) -> Result<Database> {
+    let token = AUTH_TOKEN_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .and_then(AuthToken::new);
+    let url = DatabaseUrl::parse(raw)?.with_fallback_token(token);
+    Ok(Database::open(&url).await?)
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} copying {msg:<16} {bar:40} {pos}/{len} rows",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}

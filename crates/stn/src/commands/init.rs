@@ -1,0 +1,42 @@
+//! `stn init`: a ready config dir and database.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use stn_core::config::{ConfigFile, Settings, UrlSource};
+
+use crate::cli::InitArgs;
+use crate::context;
+
+pub async fn run(settings: &Settings, _args: InitArgs) -> Result<ExitCode> {
+    let dir = &settings.config_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the config dir {}", dir.display()))?;
+    let config_path = settings.config_file();
+    if !config_path.exists() {
+        // Persist a database chosen on the command line; never a token, and
+        // never an environment variable's value (it may carry one).
+        let database_url = (settings.database_source == UrlSource::Flag
+            && !settings.database.is_remote())
+        .then(|| settings.database.redacted());
+        ConfigFile {
+            database_url,
+            ..ConfigFile::default()
+        }
+        .save(&config_path)?;
+        println!("wrote {}", config_path.display());
+    }
+    let station = context::open(settings).await?;
+    let applied = station.migrate().await?;
+    station.store().ensure_environment("default").await?;
+    let agents_dir = station.layout().agents_dir("default");
+    std::fs::create_dir_all(&agents_dir)
+        .with_context(|| format!("cannot create {}", agents_dir.display()))?;
+    println!(
+        "database {} ready ({} migration(s) applied)",
+        settings.database,
+        applied.len()
+    );
+    println!("config dir {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}

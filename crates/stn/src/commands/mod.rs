@@ -1,0 +1,35 @@
+//! One module per command group; each has a `run` taking its parsed arguments.
+
+mod agent;
+mod db;
+mod env;
+mod init;
+mod mcp;
+mod runs;
+mod serve;
+mod sync;
+mod user;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::context;
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = context::settings(&cli.global)?;
+    match cli.command {
+        Command::Init(args) => init::run(&settings, args).await,
+        Command::Serve(args) => serve::run(&settings, args).await,
+        Command::Agent(cmd) => agent::run(&settings, cmd).await,
+        Command::Env(cmd) => env::run(&settings, cmd).await,
+        Command::Mcp(cmd) => mcp::run(&settings, cmd).await,
+        Command::Sync(args) => sync::run(&settings, args).await,
+        Command::Runs(cmd) => runs::run(&settings, cmd).await,
+        Command::User(cmd) => user::run_user(&settings, cmd).await,
+        Command::Apikey(cmd) => user::run_apikey(&settings, cmd).await,
+        Command::Db(cmd) => db::run(&settings, cmd).await,
+    }
+}

@@ -1,0 +1,62 @@
+//! Printing: aligned tables for people, JSON for programs, errors with hints.
+
+use std::io::IsTerminal as _;
+
+use serde::Serialize;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints rows as a table with a header, columns padded to the widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints an error and its causes, then a `hint:` line when one applies.
+pub fn print_error(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+    let hint = error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<stn_core::CoreError>() {
+            e.hint()
+        } else {
+            cause
+                .downcast_ref::<stn_db::DbError>()
+                .and_then(|e| e.hint().map(str::to_owned))
+        }
+    });
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// Asks "question [y/N]" on a terminal. Without a terminal there is nobody to
+/// ask, so the caller must pass --yes.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{question}: refusing without confirmation; pass --yes to confirm");
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
