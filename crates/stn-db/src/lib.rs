@@ -27,7 +27,28 @@ pub use crate::split::split_statements;
 pub use crate::url::{AuthToken, DatabaseUrl, Location};
 pub use crate::value::{FromValue, ResultSet, Row, Statement, Value};
 
-use crate::local::LocalDb;
+use crate::local::{LocalDb, LocalOptions};
+
+/// Options for opening a local database that a replicator watches. Remote
+/// databases ignore them.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    /// Never checkpoint from these connections (`wal_autocheckpoint=0`): the
+    /// replicator checkpoints once it has copied the WAL.
+    pub checkpoint_externally: bool,
+    /// Called after every committed write, so a replicator can sync at once
+    /// instead of waiting for its next poll.
+    pub on_commit: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("checkpoint_externally", &self.checkpoint_externally)
+            .field("on_commit", &self.on_commit.is_some())
+            .finish()
+    }
+}
 use crate::remote::RemoteDb;
 
 /// An open database, local or remote. Cheap to clone; clones share connections.
@@ -47,8 +68,19 @@ impl Database {
     /// Opens the database at `url`. A local file (and its directory) is created
     /// if missing; a remote server is not contacted until the first call.
     pub async fn open(url: &DatabaseUrl) -> Result<Self> {
+        Self::open_with(url, &OpenOptions::default()).await
+    }
+
+    /// [`Database::open`] with options for a replicated local file.
+    pub async fn open_with(url: &DatabaseUrl, options: &OpenOptions) -> Result<Self> {
         let engine = match url.location() {
-            Location::Local(path) => Engine::Local(LocalDb::open(path.clone()).await?),
+            Location::Local(path) => {
+                let local = LocalOptions {
+                    checkpoint_externally: options.checkpoint_externally,
+                    on_commit: options.on_commit.clone(),
+                };
+                Engine::Local(LocalDb::open(path.clone(), local).await?)
+            }
             Location::Remote(base) => {
                 Engine::Remote(Arc::new(RemoteDb::new(base, url.token().cloned())?))
             }

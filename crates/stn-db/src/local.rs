@@ -19,12 +19,20 @@ const READER_POOL: usize = 4;
 
 pub(crate) struct LocalDb {
     path: PathBuf,
+    options: LocalOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
 
+/// How the local engine treats the file; see [`crate::OpenOptions`].
+#[derive(Clone, Default)]
+pub(crate) struct LocalOptions {
+    pub(crate) checkpoint_externally: bool,
+    pub(crate) on_commit: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
 impl LocalDb {
-    pub(crate) async fn open(path: PathBuf) -> Result<Arc<Self>, DbError> {
+    pub(crate) async fn open(path: PathBuf, options: LocalOptions) -> Result<Arc<Self>, DbError> {
         blocking(move || {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| DbError::Open {
@@ -32,7 +40,7 @@ impl LocalDb {
                     detail: e.to_string(),
                 })?;
             }
-            let writer = open_connection(&path)?;
+            let writer = open_connection(&path, &options)?;
             // WAL is a property of the file: set once by the writer, seen by all.
             let mode: String = writer
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -45,6 +53,7 @@ impl LocalDb {
             }
             Ok(Arc::new(Self {
                 path,
+                options,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
             }))
@@ -67,7 +76,13 @@ impl LocalDb {
             let result = match readonly {
                 Ok(true) => run(&reader, &stmt).map_err(|e| this.error(e)),
                 // Writes (INSERT … RETURNING and friends) go through the writer.
-                Ok(false) => this.with_writer(|w| run(w, &stmt)),
+                Ok(false) => {
+                    let written = this.with_writer(|w| run(w, &stmt));
+                    if written.is_ok() {
+                        this.committed();
+                    }
+                    written
+                }
                 Err(e) => Err(e),
             };
             this.return_reader(reader);
@@ -81,7 +96,7 @@ impl LocalDb {
         stmts: Vec<Statement>,
     ) -> Result<Vec<ResultSet>, DbError> {
         let this = Arc::clone(self);
-        blocking(move || {
+        let result = blocking(move || {
             this.with_writer(|w| {
                 let tx = rusqlite::Transaction::new_unchecked(
                     w,
@@ -95,7 +110,18 @@ impl LocalDb {
                 Ok(results)
             })
         })
-        .await
+        .await;
+        if result.is_ok() {
+            self.committed();
+        }
+        result
+    }
+
+    /// Tells the replicator (if any) that a transaction just committed.
+    fn committed(&self) {
+        if let Some(on_commit) = &self.options.on_commit {
+            on_commit();
+        }
     }
 
     fn with_writer<T>(
@@ -112,7 +138,7 @@ impl LocalDb {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => open_connection(&self.path),
+            None => open_connection(&self.path, &self.options),
         }
     }
 
@@ -128,7 +154,7 @@ impl LocalDb {
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, DbError> {
+fn open_connection(path: &Path, options: &LocalOptions) -> Result<Connection, DbError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -138,6 +164,12 @@ fn open_connection(path: &Path) -> Result<Connection, DbError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .and_then(|()| conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"))
         .map_err(|e| file_error(path, e))?;
+    if options.checkpoint_externally {
+        // The replicator checkpoints after it has copied the WAL; a checkpoint
+        // of ours could reset the WAL under it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| file_error(path, e))?;
+    }
     // Reading the schema makes a non-database file fail here, at open, by name.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .map_err(|e| file_error(path, e))?;

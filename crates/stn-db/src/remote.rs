@@ -51,16 +51,9 @@ impl RemoteDb {
     }
 
     pub(crate) async fn query(&self, stmt: Statement) -> Result<ResultSet, DbError> {
-        let requests = json!([
-            {"type": "execute", "stmt": encode_stmt(&stmt)},
-            {"type": "close"},
-        ]);
-        let mut results = self.pipeline(requests).await?;
-        let first = results
-            .drain(..)
-            .next()
-            .ok_or_else(|| self.protocol("empty results"))?;
-        let response = self.ok_response(first)?;
+        let response = self
+            .request_then_close(json!({"type": "execute", "stmt": encode_stmt(&stmt)}))
+            .await?;
         self.decode_result(&response["result"])
     }
 
@@ -82,16 +75,9 @@ impl RemoteDb {
             "stmt": encode_stmt(&Statement::plain("ROLLBACK")),
             "condition": {"type": "not", "cond": ok(commit)},
         }));
-        let requests = json!([
-            {"type": "batch", "batch": {"steps": steps}},
-            {"type": "close"},
-        ]);
-        let mut results = self.pipeline(requests).await?;
-        let first = results
-            .drain(..)
-            .next()
-            .ok_or_else(|| self.protocol("empty results"))?;
-        let response = self.ok_response(first)?;
+        let response = self
+            .request_then_close(json!({"type": "batch", "batch": {"steps": steps}}))
+            .await?;
         let result = &response["result"];
         let errors = result["step_errors"]
             .as_array()
@@ -113,6 +99,17 @@ impl RemoteDb {
             .take(n)
             .map(|r| self.decode_result(r))
             .collect()
+    }
+
+    /// Sends `request` on a fresh stream that is closed in the same HTTP
+    /// request, and returns the request's response.
+    async fn request_then_close(&self, request: Json) -> Result<Json, DbError> {
+        let results = self.pipeline(json!([request, {"type": "close"}])).await?;
+        let first = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.protocol("empty results"))?;
+        self.ok_response(first)
     }
 
     /// Sends one pipeline request and returns its per-request results.

@@ -327,3 +327,54 @@ async fn corrupt_local_file_is_named_and_left_alone() {
         "the file must not change"
     );
 }
+
+#[tokio::test]
+async fn local_commit_notifications_and_external_checkpointing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(dir.path().join("r.db").to_str().unwrap()).unwrap();
+    let commits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&commits);
+    let options = stn_db::OpenOptions {
+        checkpoint_externally: true,
+        on_commit: Some(std::sync::Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })),
+    };
+    let db = Database::open_with(&url, &options).await.unwrap();
+    db.migrate(MIGRATIONS).await.unwrap();
+    let after_migrate = commits.load(Ordering::SeqCst);
+    assert!(after_migrate >= 1, "a migration is a commit");
+    db.query("SELECT * FROM parent", params![]).await.unwrap();
+    assert_eq!(
+        commits.load(Ordering::SeqCst),
+        after_migrate,
+        "reads are not commits"
+    );
+    db.execute("INSERT INTO parent (name) VALUES ('x')", params![])
+        .await
+        .unwrap();
+    db.query(
+        "INSERT INTO parent (name) VALUES ('y') RETURNING id",
+        params![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(commits.load(Ordering::SeqCst), after_migrate + 2);
+    // No automatic checkpoint: the WAL keeps every frame until someone else checkpoints.
+    for i in 0..2000 {
+        db.execute(
+            "INSERT INTO child (parent_id, v) VALUES (1, ?1)",
+            params![format!("{i:0>200}")],
+        )
+        .await
+        .unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join("r.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal > 1000 * 4096,
+        "WAL was checkpointed behind the replicator's back: {wal} bytes"
+    );
+}
