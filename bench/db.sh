@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 eval "$(bash scripts/test-services.sh env)"
 bash scripts/test-services.sh install >/dev/null
 cargo build --release -q -p stn --bin stn --example bench_db
-echo "stn database benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, sqld $("$STN_TEST_SQLD_BIN" --version 2>/dev/null | head -1)"
+echo "stn database benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$STN_TEST_SQLD_BIN" --version 2>/dev/null | head -1)"
 target/release/examples/bench_db target/release/stn "${1:-20}"
