@@ -68,6 +68,92 @@ pub enum Command {
     /// Database status, migrations and copies.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Replicate a SQLite database to object storage continuously (like `litestream replicate`).
+    Replicate(ReplicateArgs),
+    /// Restore a database from a replica (like `litestream restore`).
+    Restore(RestoreArgs),
+    /// List the LTX files of a replica.
+    Ltx(LtxArgs),
+}
+
+/// Where replication settings come from.
+#[derive(Debug, Args)]
+pub struct ReplicationConfigArgs {
+    /// Litestream v0.5 YAML config [default: $LITESTREAM_CONFIG, <config dir>/litestream.yml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not expand $VAR and ${VAR} in the config file.
+    #[arg(long)]
+    pub no_expand_env: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicateArgs {
+    /// Database to replicate (with REPLICA_URL; otherwise every database in the config).
+    pub db_path: Option<PathBuf>,
+    /// Replica URL: file:///PATH, s3://BUCKET/PATH?endpoint=…, gs://BUCKET/PATH, abs://[ACCOUNT@]CONTAINER/PATH
+    #[arg(requires = "db_path")]
+    pub replica_url: Option<String>,
+    #[command(flatten)]
+    pub config: ReplicationConfigArgs,
+    /// Run this command (through `sh -c`) and replicate until it exits; its exit code becomes ours.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Sync and upload once, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntegrityCheckArg {
+    None,
+    Quick,
+    Full,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Database path (its replica comes from the config) or a replica URL.
+    pub target: String,
+    /// Output file [default: the database path]
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ReplicationConfigArgs,
+    /// Restore the state as of this time (RFC 3339, e.g. 2026-11-27T10:00:00Z).
+    #[arg(long, conflicts_with = "txid")]
+    pub timestamp: Option<String>,
+    /// Restore exactly this transaction ID (hex, as `stn ltx` shows).
+    #[arg(long)]
+    pub txid: Option<String>,
+    /// Do nothing (and succeed) if the output already exists.
+    #[arg(long)]
+    pub if_db_not_exists: bool,
+    /// Do nothing (and succeed) if the replica holds no backup.
+    #[arg(long)]
+    pub if_replica_exists: bool,
+    /// Check the restored database before putting it in place.
+    #[arg(long, value_enum, default_value_t = IntegrityCheckArg::Quick)]
+    pub integrity_check: IntegrityCheckArg,
+    /// Files downloaded at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LtxArgs {
+    /// Database path (its replica comes from the config) or a replica URL.
+    pub target: String,
+    /// Only this level (0-9), or `all`.
+    #[arg(long, default_value = "all")]
+    pub level: String,
+    #[command(flatten)]
+    pub config: ReplicationConfigArgs,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +161,9 @@ pub struct InitArgs {
     /// Do not ask questions (accepted for compatibility: init never asks).
     #[arg(short, long)]
     pub yes: bool,
+    /// Also write litestream.yml: replication to S3 configured from LITESTREAM_S3_* variables.
+    #[arg(long)]
+    pub replicate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +171,19 @@ pub struct ServeArgs {
     /// Address to listen on [default: api_addr in config.yaml, 127.0.0.1:8585]
     #[arg(long, env = "STN_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
+    /// Replicate the database to this replica while serving (restored from it first when the file is missing).
+    #[arg(
+        long,
+        env = "STN_REPLICA_URL",
+        value_name = "URL",
+        conflicts_with = "replicate"
+    )]
+    pub replica: Option<String>,
+    /// Replicate as the Litestream config says (see `stn init --replicate`).
+    #[arg(long)]
+    pub replicate: bool,
+    #[command(flatten)]
+    pub replication_config: ReplicationConfigArgs,
 }
 
 /// `-e/--env/--environment ENV`.

@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod replication;
+mod signals;
 
 use std::process::ExitCode;
 

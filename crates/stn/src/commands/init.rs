@@ -8,7 +8,7 @@ use stn_core::config::{ConfigFile, Settings, UrlSource};
 use crate::cli::InitArgs;
 use crate::context;
 
-pub async fn run(settings: &Settings, _args: InitArgs) -> Result<ExitCode> {
+pub async fn run(settings: &Settings, args: InitArgs) -> Result<ExitCode> {
     let dir = &settings.config_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the config dir {}", dir.display()))?;
@@ -38,5 +38,32 @@ pub async fn run(settings: &Settings, _args: InitArgs) -> Result<ExitCode> {
         applied.len()
     );
     println!("config dir {}", dir.display());
+    if args.replicate {
+        write_replication_config(settings)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `<config dir>/litestream.yml` for the local database, unless one exists.
+fn write_replication_config(settings: &Settings) -> Result<()> {
+    let Some(db_path) = settings.database.local_path() else {
+        anyhow::bail!(
+            "--replicate needs a local database, but the database is {} (a remote server keeps its own copies)",
+            settings.database
+        );
+    };
+    let db_path = std::path::absolute(db_path).with_context(|| db_path.display().to_string())?;
+    let path = settings.config_dir.join("litestream.yml");
+    if path.exists() {
+        println!("{} exists; left as it is", path.display());
+        return Ok(());
+    }
+    let text = stn_replicate::config::init_config_text(&db_path.display().to_string());
+    stn_core::files::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "wrote {} (set LITESTREAM_S3_BUCKET and credentials; `stn serve --replicate` uses it)",
+        path.display()
+    );
+    Ok(())
 }

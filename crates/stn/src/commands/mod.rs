@@ -5,6 +5,8 @@ mod db;
 mod env;
 mod init;
 mod mcp;
+mod replicate;
+mod restore;
 mod runs;
 mod serve;
 mod sync;
@@ -31,5 +33,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) => user::run_user(&settings, cmd).await,
         Command::Apikey(cmd) => user::run_apikey(&settings, cmd).await,
         Command::Db(cmd) => db::run(&settings, cmd).await,
+        Command::Replicate(args) => replicate::run(&settings, args).await,
+        Command::Restore(args) => restore::run_restore(&settings, args).await,
+        Command::Ltx(args) => restore::run_ltx(&settings, args).await,
     }
 }

@@ -1,26 +1,60 @@
-//! `stn serve`: the HTTP API on the configured database.
+//! `stn serve`: the HTTP API on the configured database, optionally
+//! replicating it (restore on start when the file is missing, continuous
+//! replication while serving, a final sync on shutdown).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
+use stn_core::{Layout, Station};
+use stn_db::{Database, OpenOptions};
+use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::storage::ReplicaClient;
 use stn_server::ServeOptions;
+use tokio::sync::Notify;
 
 use crate::cli::ServeArgs;
-use crate::context;
+use crate::commands::replicate::restore_if_missing;
+use crate::{replication, signals};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8585";
+
+/// What `--replica` / `--replicate` asked for.
+struct Replication {
+    db_path: PathBuf,
+    replicas: Vec<ReplicaClient>,
+    options: ReplicationOptions,
+}
 
 pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let addr_text = args
         .addr
+        .clone()
         .or_else(|| settings.file.api_addr.clone())
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     let addr: SocketAddr = addr_text.parse().with_context(|| {
         format!("--addr `{addr_text}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8585)")
     })?;
-    let station = context::open(settings).await?;
+    let replication = replication_for(settings, &args)?;
+    if let Some(r) = &replication {
+        restore_if_missing(&r.db_path, &r.replicas).await?;
+    }
+
+    // Commits made through the API wake the replicator at once.
+    let commits = Arc::new(Notify::new());
+    let on_commit: Option<Arc<dyn Fn() + Send + Sync>> = replication.as_ref().map(|_| {
+        let commits = Arc::clone(&commits);
+        Arc::new(move || commits.notify_one()) as Arc<dyn Fn() + Send + Sync>
+    });
+    let open_options = OpenOptions {
+        checkpoint_externally: replication.is_some(),
+        on_commit,
+    };
+    let db = Database::open_with(&settings.database, &open_options).await?;
+    let station = Station::new(db, Layout::new(&settings.config_dir));
     let applied = station.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "applied migrations");
@@ -33,46 +67,82 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
              (`stn user create NAME --admin` then `stn apikey create NAME`), or listen on 127.0.0.1"
         );
     }
+    let handle = match replication {
+        Some(r) => {
+            let urls: Vec<String> = r.replicas.iter().map(|c| c.url().to_owned()).collect();
+            let handle = Replicator::start(r.db_path, r.replicas, r.options).await?;
+            tracing::info!(replicas = ?urls, txid = handle.status().txid, "replicating");
+            Some(handle)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        database = %settings.database,
-        auth = require_auth,
-        "serving"
-    );
-    stn_server::serve(
+    tracing::info!(database = %settings.database, "database");
+
+    let server = stn_server::serve(
         station,
         listener,
         ServeOptions { require_auth },
-        shutdown_signal(),
-    )
-    .await?;
-    tracing::info!("stopped");
+        signals::shutdown(),
+    );
+    tokio::pin!(server);
+    let served = loop {
+        tokio::select! {
+            result = &mut server => break result,
+            () = commits.notified() => {
+                if let Some(handle) = &handle {
+                    handle.notify_commit();
+                }
+            }
+        }
+    };
+    if let Some(handle) = handle {
+        handle.shutdown().await.context("final replication sync")?;
+        tracing::info!("replica up to date");
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
+fn replication_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replication>> {
+    if args.replica.is_none() && !args.replicate {
+        return Ok(None);
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+    let Some(db_path) = settings.database.local_path() else {
+        bail!(
+            "replication needs a local database, but the database is {} (a remote server keeps its own copies)",
+            settings.database
+        );
+    };
+    let db_path = std::path::absolute(db_path).with_context(|| db_path.display().to_string())?;
+    if let Some(url) = &args.replica {
+        return Ok(Some(Replication {
+            db_path,
+            replicas: vec![ReplicaClient::from_url(url)?],
+            options: ReplicationOptions::default(),
+        }));
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    let Some(config) = replication::load_config(&args.replication_config, settings)? else {
+        bail!(
+            "--replicate needs a Litestream config: {} does not exist (create it with `stn init --replicate`, or pass --config)",
+            settings.config_dir.join("litestream.yml").display()
+        );
+    };
+    let Some(db) = replication::db_entry(&config, &db_path) else {
+        bail!(
+            "the replication config has no `dbs:` entry for {}",
+            db_path.display()
+        );
+    };
+    Ok(Some(Replication {
+        db_path,
+        replicas: db
+            .replicas
+            .iter()
+            .map(ReplicaClient::from_config)
+            .collect::<Result<_, _>>()?,
+        options: ReplicationOptions::from_config(&config, db),
+    }))
 }

@@ -1,0 +1,202 @@
+//! Full images of the database: the first sync, every recovery, and the
+//! level-9 snapshots.
+
+use std::path::Path;
+
+use stn_ltx::{FLAG_NO_CHECKSUM, Header};
+
+use super::l0::{self, PageReader, WalPages};
+use super::meta::{self, Position, WalPosition};
+use super::{Db, now_ms};
+use crate::error::Result;
+use crate::wal::{self, WalFile};
+
+impl Db {
+    /// Writes a full image of the database at the current TXID (after
+    /// syncing) to `out` as a snapshot, `1-<txid>`; returns its header.
+    /// `None` when continuity was found broken meanwhile (the next sync
+    /// writes a full image; try again after it).
+    pub fn write_snapshot(&mut self, out: &Path) -> Result<Option<Header>> {
+        self.sync()?;
+        let Some(source) = self.capture_image_source(true)? else {
+            return Ok(None);
+        };
+        let header = Header {
+            flags: FLAG_NO_CHECKSUM,
+            page_size: self.position.page_size,
+            commit: source.commit,
+            min_txid: 1,
+            max_txid: self.position.txid,
+            timestamp: now_ms(),
+            ..Header::default()
+        };
+        self.write_image(out, header, &source)?;
+        Ok(Some(header))
+    }
+
+    /// Writes the next TXID as a full image of the database.
+    pub(super) fn write_full_image(&mut self) -> Result<()> {
+        let Some(source) = self.capture_image_source(false)? else {
+            return Ok(());
+        };
+        if source.commit == 0 {
+            // An empty database has nothing to replicate yet.
+            return Ok(());
+        }
+        let txid = self.position.txid + 1;
+        let (wal_offset, wal_size, salts) = match &source.wal_end {
+            Some(end) => (
+                wal::HEADER_SIZE as i64,
+                (end.cursor.offset - wal::HEADER_SIZE) as i64,
+                (end.id.salt1, end.id.salt2),
+            ),
+            None => (0, 0, (0, 0)),
+        };
+        let header = Header {
+            flags: FLAG_NO_CHECKSUM,
+            page_size: source.page_size,
+            commit: source.commit,
+            min_txid: txid,
+            max_txid: txid,
+            timestamp: now_ms(),
+            wal_offset,
+            wal_size,
+            wal_salt1: salts.0,
+            wal_salt2: salts.1,
+            ..Header::default()
+        };
+        let size = self.write_image(&self.meta.l0_path(txid), header, &source)?;
+        self.commit_position(Position {
+            txid,
+            page_size: source.page_size,
+            commit: source.commit,
+            wal: source.wal_end,
+        })?;
+        self.needs_full_image = false;
+        self.stats.full_images += 1;
+        tracing::info!(db = %self.path.display(), txid, pages = source.commit, size, "wrote full image");
+        Ok(())
+    }
+
+    /// Fixes what a full image will contain: under the barrier, checkpoints
+    /// (so usually the database file alone is current), restarts the read
+    /// transaction and reads the whole WAL. After the barrier the image's
+    /// pages stay put: either the checkpoint completed and our read mark
+    /// stops any further copying into the database file, or it did not and
+    /// the WAL cannot restart while we hold our mark.
+    ///
+    /// With `sync_first` (snapshots at the current TXID) everything
+    /// committed is synced under the barrier first, so the image is exactly
+    /// the state at the position; `None` if that sync found continuity broken.
+    fn capture_image_source(&mut self, sync_first: bool) -> Result<Option<ImageSource>> {
+        let captured = self.with_barrier(|db| {
+            if sync_first {
+                db.sync_frames()?;
+                if db.needs_full_image {
+                    return Ok(None);
+                }
+            }
+            db.end_read()?;
+            let complete = db.passive_checkpoint()?;
+            db.begin_read()?;
+            let mut overlay = WalPages::new();
+            let mut wal_end = None;
+            let mut commit = 0;
+            let mut page_size = 0;
+            if let Some(mut wal) = WalFile::open(&db.wal_path)? {
+                let read = wal.read_committed(wal.header().start(), u64::MAX)?;
+                l0::index_frames(&mut overlay, &read.frames);
+                commit = read.commit;
+                page_size = wal.header().page_size();
+                wal_end = Some(WalPosition {
+                    id: wal.header().id(),
+                    cursor: read.end,
+                });
+            }
+            if commit == 0 {
+                (page_size, commit) = db.database_size()?;
+            }
+            Ok(Some((complete, overlay, wal_end, commit, page_size)))
+        })?;
+        let (complete, overlay, wal_end, commit, page_size) = match captured {
+            Some(Some(captured)) => captured,
+            Some(None) => return Ok(None),
+            None => return Err(self.busy("take the write lock for a full image")),
+        };
+        self.checkpointed_to = if complete {
+            wal_end.map_or(wal::HEADER_SIZE, |end| end.cursor.offset)
+        } else {
+            wal::HEADER_SIZE
+        };
+        // After a complete checkpoint the database file is current and the
+        // WAL may restart any moment, so its frames must not be read.
+        self.wal_pages = if complete { WalPages::new() } else { overlay };
+        self.position.wal = wal_end;
+        self.position.page_size = page_size;
+        Ok(Some(ImageSource {
+            overlay: self.wal_pages.clone(),
+            wal_end,
+            commit,
+            page_size,
+        }))
+    }
+
+    /// Writes every page of `source` to `path`.
+    fn write_image(&mut self, path: &Path, header: Header, source: &ImageSource) -> Result<u64> {
+        let mut wal = if source.overlay.is_empty() {
+            None
+        } else {
+            WalFile::open(&self.wal_path)?
+        };
+        let mut reader = PageReader {
+            wal: wal.as_mut(),
+            db: &mut self.db_file,
+            db_path: &self.path,
+        };
+        let lock = stn_ltx::lock_pgno(source.page_size);
+        let pages = l0::full_image_pages(&source.overlay, source.commit, lock);
+        l0::write_ltx(path, header, pages, &mut reader)
+    }
+
+    /// Page size and page count from the database file's header.
+    fn database_size(&mut self) -> Result<(u32, u32)> {
+        let mut header = [0u8; 100];
+        l0::read_zero_filled(&mut self.db_file, &self.path, 0, &mut header)?;
+        let file_len = self
+            .db_file
+            .metadata()
+            .map_err(meta::write_error(&self.path))?
+            .len();
+        Ok(database_size_from_header(&header, file_len))
+    }
+}
+
+/// What a full image is made of.
+struct ImageSource {
+    /// Pages read from the WAL instead of the database file.
+    overlay: WalPages,
+    /// The end of the WAL the image includes.
+    wal_end: Option<WalPosition>,
+    commit: u32,
+    page_size: u32,
+}
+
+/// Page size and page count from a database header. The page size is a
+/// 16-bit field where 1 means 65536; the in-header page count is valid only
+/// when the "version-valid-for" number matches the change counter, else the
+/// file size decides (as in SQLite).
+pub(super) fn database_size_from_header(header: &[u8; 100], file_len: u64) -> (u32, u32) {
+    let raw = u16::from_be_bytes([header[16], header[17]]);
+    let page_size = if raw == 1 { 65536 } else { u32::from(raw) };
+    if !(page_size.is_power_of_two() && (512..=65536).contains(&page_size)) {
+        return (0, 0);
+    }
+    let in_header = u32::from_be_bytes([header[28], header[29], header[30], header[31]]);
+    let valid = header[24..28] == header[92..96] && in_header != 0;
+    let count = if valid {
+        in_header
+    } else {
+        u32::try_from(file_len / u64::from(page_size)).unwrap_or(u32::MAX)
+    };
+    (page_size, count)
+}

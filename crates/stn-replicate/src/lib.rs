@@ -1,0 +1,22 @@
+//! Continuous replication of a local SQLite database to object storage, in
+//! Litestream v0.5's LTX layout, and restore from it.
+//!
+//! Write side: [`wal`] reads committed WAL frames, [`db`] turns each sync into
+//! a level-0 LTX file and owns checkpointing, [`replicator`] uploads and
+//! [`compaction`] merges levels
+//! and enforces retention. Read side: [`restore`] plans and applies a chain of
+//! LTX files (and [`legacy`] reads Litestream v0.3 replicas). [`storage`] is
+//! the one seam to object storage; [`config`] reads Litestream's YAML.
+
+#![warn(missing_docs)]
+
+pub mod compaction;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod legacy;
+pub mod paths;
+pub mod replicator;
+pub mod restore;
+pub mod storage;
+pub mod wal;

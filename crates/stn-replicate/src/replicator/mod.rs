@@ -1,0 +1,426 @@
+//! The running replication service for one database and its replicas.
+//!
+//! One task owns the [`Db`]: it syncs when told of a commit
+//! ([`ReplicatorHandle::notify_commit`]) or when a `stat` every
+//! `monitor_interval` shows the WAL changed (writes by other processes),
+//! at most once per `sync_interval`, and runs checkpoints. One task per
+//! replica uploads, compacts and enforces retention on its own (see
+//! [`replica`](self)), so a slow or failing replica never holds back the
+//! others. Blocking SQLite and file work runs on tokio's blocking pool.
+
+mod options;
+mod replica;
+
+pub use options::ReplicationOptions;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use crate::compaction::{ReplicaFiles, SNAPSHOT_LEVEL};
+use crate::db::{Db, MetaDir};
+use crate::error::{Error, Result};
+use crate::storage::ReplicaClient;
+use replica::ReplicaTask;
+
+/// Starts replication; see [`Replicator::start`].
+pub struct Replicator;
+
+/// Controls a running replicator. Dropping it without
+/// [`ReplicatorHandle::shutdown`] stops the tasks without a final upload.
+pub struct ReplicatorHandle {
+    shared: Arc<Shared>,
+    commit: Arc<Notify>,
+    requests: mpsc::Sender<oneshot::Sender<Result<u64>>>,
+    stop: watch::Sender<bool>,
+    replica_txids: Vec<watch::Receiver<u64>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A point-in-time view of replication, for status output and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationStatus {
+    /// TXID of the last local L0 file.
+    pub txid: u64,
+    /// L0 files written locally.
+    pub syncs: u64,
+    /// Full images among them (first sync and recoveries).
+    pub full_images: u64,
+    /// Checkpoints run.
+    pub checkpoints: u64,
+    /// WAL file size at the last sync, in bytes.
+    pub wal_size: u64,
+    /// The last local sync or checkpoint error, cleared by a success.
+    pub last_error: Option<String>,
+    /// One entry per replica, in the order given to [`Replicator::start`].
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// Progress of one replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// The replica URL (redacted).
+    pub url: String,
+    /// Highest TXID the replica holds.
+    pub txid: u64,
+    /// Files uploaded (L0 and snapshots).
+    pub uploads: u64,
+    /// Compacted files written.
+    pub compactions: u64,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Files deleted by retention.
+    pub deletes: u64,
+    /// The last error, cleared by the next successful upload.
+    pub last_error: Option<String>,
+}
+
+/// State shared by the database task, the replica tasks and the handle.
+struct Shared {
+    db: Mutex<Db>,
+    db_path: PathBuf,
+    meta: MetaDir,
+    options: ReplicationOptions,
+    status: Mutex<ReplicationStatus>,
+    /// Per replica: local L0 files up to this TXID are no longer needed.
+    released_l0: Mutex<Vec<u64>>,
+}
+
+impl Replicator {
+    /// Lists each replica once to learn what it holds, opens the database,
+    /// resumes from the local position (or writes a full image, numbered
+    /// after the highest replica TXID if a replica is ahead), and starts
+    /// the tasks. Fails if a replica cannot be listed.
+    pub async fn start(
+        db_path: PathBuf,
+        replicas: Vec<ReplicaClient>,
+        options: ReplicationOptions,
+    ) -> Result<ReplicatorHandle> {
+        let mut levels: Vec<u8> = (0..=options.compaction.levels.len() as u8).collect();
+        levels.push(SNAPSHOT_LEVEL);
+        let mut listed = Vec::with_capacity(replicas.len());
+        for client in &replicas {
+            listed.push(ReplicaFiles::list(client, &levels).await?);
+        }
+        let replica_max = listed.iter().map(ReplicaFiles::max_txid).max().unwrap_or(0);
+
+        let path = db_path.clone();
+        let db_options = options.db.clone();
+        let db = blocking(&db_path, move || {
+            let mut db = Db::open(&path, db_options)?;
+            db.start(replica_max)?;
+            Ok(db)
+        })
+        .await?;
+
+        let status = ReplicationStatus {
+            replicas: replicas
+                .iter()
+                .zip(&listed)
+                .map(|(client, files)| ReplicaStatus {
+                    url: client.url().to_owned(),
+                    txid: files.max_txid(),
+                    ..ReplicaStatus::default()
+                })
+                .collect(),
+            ..ReplicationStatus::default()
+        };
+        let local_txid = db.txid();
+        let shared = Arc::new(Shared {
+            meta: db.meta().clone(),
+            db: Mutex::new(db),
+            db_path,
+            options,
+            status: Mutex::new(status),
+            released_l0: Mutex::new(vec![0; replicas.len()]),
+        });
+        shared.publish_db_stats();
+
+        let (local_tx, local_rx) = watch::channel(local_txid);
+        let (stop, stop_rx) = watch::channel(false);
+        let (requests, requests_rx) = mpsc::channel(16);
+        let commit = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        let mut replica_txids = Vec::new();
+        for (index, (client, files)) in replicas.into_iter().zip(listed).enumerate() {
+            let (txid, txid_rx) = watch::channel(files.max_txid());
+            replica_txids.push(txid_rx);
+            let task = ReplicaTask {
+                index,
+                client,
+                files,
+                shared: Arc::clone(&shared),
+                txid,
+                local_txid: local_rx.clone(),
+                stop: stop_rx.clone(),
+            };
+            tasks.push(tokio::spawn(task.run()));
+        }
+        let db_task = DbTask {
+            shared: Arc::clone(&shared),
+            commit: Arc::clone(&commit),
+            requests: requests_rx,
+            stop: stop_rx,
+            local_txid: local_tx,
+        };
+        tasks.push(tokio::spawn(db_task.run()));
+        Ok(ReplicatorHandle {
+            shared,
+            commit,
+            requests,
+            stop,
+            replica_txids,
+            tasks,
+        })
+    }
+}
+
+impl ReplicatorHandle {
+    /// Tells the replicator a transaction was committed in this process:
+    /// a sync starts within milliseconds, or at the end of the current
+    /// `sync_interval` when one just ran (commits in between coalesce).
+    pub fn notify_commit(&self) {
+        self.commit.notify_one();
+    }
+
+    /// Syncs now (ignoring `sync_interval`), waits until every replica
+    /// holds the result, and returns its TXID.
+    pub async fn sync_now(&self) -> Result<u64> {
+        let txid = self.sync_local().await?;
+        self.wait_replicated(txid).await?;
+        Ok(txid)
+    }
+
+    /// Resolves when every replica holds `txid`. Makes no request itself.
+    pub async fn wait_replicated(&self, txid: u64) -> Result<()> {
+        for rx in &self.replica_txids {
+            let mut rx = rx.clone();
+            if rx.wait_for(|&held| held >= txid).await.is_err() {
+                return Err(self.stopped());
+            }
+        }
+        Ok(())
+    }
+
+    /// Current counters and positions.
+    pub fn status(&self) -> ReplicationStatus {
+        lock(&self.shared.status).clone()
+    }
+
+    /// Syncs what is committed, keeps uploading until every replica holds
+    /// it or `shutdown_sync_timeout` passes, then stops every task and
+    /// closes the database (without checkpointing it).
+    pub async fn shutdown(self) -> Result<()> {
+        let timeout = self.shared.options.shutdown_sync_timeout;
+        let result = match self.sync_local().await {
+            Ok(txid) => match tokio::time::timeout(timeout, self.wait_replicated(txid)).await {
+                Ok(done) => done,
+                Err(_) => Err(self.not_replicated(txid, timeout)),
+            },
+            Err(e) => Err(e),
+        };
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let shared = Arc::clone(&self.shared);
+        blocking(&self.shared.db_path, move || shared.lock_db().close()).await?;
+        result
+    }
+
+    /// Asks the database task for an immediate sync; returns the local TXID.
+    async fn sync_local(&self) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(reply)
+            .await
+            .map_err(|_| self.stopped())?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    fn stopped(&self) -> Error {
+        Error::Stopped {
+            path: self.shared.db_path.display().to_string(),
+            reason: self.status().last_error,
+        }
+    }
+
+    /// Names the first replica that does not hold `txid`.
+    fn not_replicated(&self, txid: u64, waited: Duration) -> Error {
+        let status = self.status();
+        let lagging = status
+            .replicas
+            .into_iter()
+            .find(|r| r.txid < txid)
+            .unwrap_or_default();
+        Error::NotReplicated {
+            url: lagging.url,
+            txid,
+            replicated: lagging.txid,
+            seconds: waited.as_secs(),
+            last_error: lagging.last_error,
+        }
+    }
+}
+
+/// The task that owns the database: syncs, checkpoints, answers `sync_now`.
+struct DbTask {
+    shared: Arc<Shared>,
+    commit: Arc<Notify>,
+    requests: mpsc::Receiver<oneshot::Sender<Result<u64>>>,
+    stop: watch::Receiver<bool>,
+    local_txid: watch::Sender<u64>,
+}
+
+impl DbTask {
+    async fn run(mut self) {
+        let options = self.shared.options.clone();
+        let mut monitor = tokio::time::interval(options.monitor_interval);
+        monitor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // `Some` while a sync is wanted: when it may run at the earliest.
+        let mut due: Option<Instant> = None;
+        let mut last_sync = Instant::now() - options.sync_interval;
+        loop {
+            tokio::select! {
+                _ = self.stop.changed() => return,
+                request = self.requests.recv() => {
+                    let Some(reply) = request else { return };
+                    let result = self.sync().await;
+                    last_sync = Instant::now();
+                    due = None;
+                    let _ = reply.send(result);
+                }
+                () = self.commit.notified() => {
+                    due.get_or_insert(last_sync + options.sync_interval);
+                }
+                _ = monitor.tick() => {
+                    if self.with_db(|db| Ok(db.wal_changed())).await.unwrap_or(true) {
+                        due.get_or_insert(last_sync + options.sync_interval);
+                    }
+                    self.checkpoint_if_due().await;
+                }
+                () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    due = None;
+                    last_sync = Instant::now();
+                    // Errors are recorded in the status; the monitor retries.
+                    let _ = self.sync().await;
+                }
+            }
+        }
+    }
+
+    /// Syncs and publishes the TXID; errors go to the status too.
+    async fn sync(&mut self) -> Result<u64> {
+        let result = self
+            .with_db(|db| {
+                // Stat first: a write after the stat shows on the next tick.
+                db.wal_changed();
+                db.sync()?;
+                Ok(db.txid())
+            })
+            .await;
+        self.after(&result);
+        result
+    }
+
+    async fn checkpoint_if_due(&mut self) {
+        let result = self
+            .with_db(|db| {
+                db.checkpoint_if_due()?;
+                Ok(db.txid())
+            })
+            .await;
+        self.after(&result);
+    }
+
+    fn after(&self, result: &Result<u64>) {
+        match result {
+            Ok(txid) => {
+                self.shared.publish_db_stats();
+                self.local_txid.send_if_modified(|held| {
+                    let moved = *held != *txid;
+                    *held = *txid;
+                    moved
+                });
+            }
+            Err(e) => {
+                tracing::warn!(db = %self.shared.db_path.display(), error = %e, "sync failed");
+                lock(&self.shared.status).last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let shared = Arc::clone(&self.shared);
+        blocking(&self.shared.db_path, move || f(&mut shared.lock_db())).await
+    }
+}
+
+impl Shared {
+    fn lock_db(&self) -> MutexGuard<'_, Db> {
+        lock(&self.db)
+    }
+
+    fn publish_db_stats(&self) {
+        let db = self.lock_db();
+        let stats = db.stats();
+        let txid = db.txid();
+        drop(db);
+        let mut status = lock(&self.status);
+        status.txid = txid;
+        status.syncs = stats.syncs;
+        status.full_images = stats.full_images;
+        status.checkpoints = stats.checkpoints;
+        status.wal_size = stats.wal_size;
+        status.last_error = None;
+    }
+
+    fn update_replica(&self, index: usize, update: impl FnOnce(&mut ReplicaStatus)) {
+        if let Some(replica) = lock(&self.status).replicas.get_mut(index) {
+            update(replica);
+        }
+    }
+
+    /// Records that replica `index` no longer needs local L0 files up to
+    /// `txid`, and deletes those no replica needs.
+    fn release_local_l0(&self, index: usize, txid: u64) {
+        let removable = {
+            let mut released = lock(&self.released_l0);
+            if let Some(slot) = released.get_mut(index) {
+                *slot = (*slot).max(txid);
+            }
+            released.iter().copied().min().unwrap_or(0)
+        };
+        if let Err(e) = self.meta.remove_l0_where(|t| t <= removable) {
+            tracing::warn!(error = %e, "could not remove local L0 files");
+        }
+    }
+}
+
+/// Locks `mutex`, recovering the data if a panicking thread poisoned it
+/// (every update leaves the data consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    db_path: &std::path::Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Stopped {
+            path: db_path.display().to_string(),
+            reason: Some(format!("database task failed: {e}")),
+        })?
+}

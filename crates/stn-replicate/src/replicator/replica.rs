@@ -1,0 +1,298 @@
+//! One replica destination of a running replicator (Litestream's
+//! `replica.go` role): uploads local L0 files in TXID order, compacts,
+//! writes snapshots and enforces retention, independently of the other
+//! replicas.
+//!
+//! Requests are only made when there is work: an upload when the local
+//! TXID moved, a compaction when the level below has new files, a delete
+//! when retention finds expired files. What the replica holds is known
+//! from one listing at startup, so an idle database costs nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::sleep_until;
+
+use super::Shared;
+use crate::compaction::{self, ReplicaFiles, SNAPSHOT_LEVEL};
+use crate::error::{Error, Result};
+use crate::storage::{LtxFileInfo, ReplicaClient};
+
+/// Longest wait between retries of a failing replica.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The task state of one replica.
+pub(super) struct ReplicaTask {
+    pub(super) index: usize,
+    pub(super) client: ReplicaClient,
+    pub(super) files: ReplicaFiles,
+    pub(super) shared: Arc<Shared>,
+    /// TXID this replica holds, published for `wait_replicated`.
+    pub(super) txid: watch::Sender<u64>,
+    pub(super) local_txid: watch::Receiver<u64>,
+    pub(super) stop: watch::Receiver<bool>,
+}
+
+impl ReplicaTask {
+    pub(super) async fn run(mut self) {
+        let options = self.shared.options.compaction.clone();
+        let mut level_due: Vec<SystemTime> = options
+            .levels
+            .iter()
+            .map(|&interval| compaction::next_aligned(SystemTime::now(), interval))
+            .collect();
+        let mut retention_due = Instant::now() + options.l0_retention_check_interval;
+        let mut backoff = Duration::ZERO;
+        loop {
+            if let Err(e) = self.upload_pending().await {
+                backoff = (backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF);
+                self.failed("upload", &e, backoff);
+            } else {
+                backoff = Duration::ZERO;
+            }
+            let now = SystemTime::now();
+            let next_level = level_due.iter().min().copied();
+            let wake = [
+                next_level.map(|at| instant_at(at, now)),
+                Some(retention_due),
+                (!backoff.is_zero()).then(|| Instant::now() + backoff),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // While backing off, new local TXIDs wait for the retry.
+            let backing_off = !backoff.is_zero();
+            tokio::select! {
+                _ = self.stop.changed() => return,
+                changed = self.local_txid.changed(), if !backing_off => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = sleep_until(wake.into()) => {}
+            }
+            if backing_off {
+                continue;
+            }
+            let now = SystemTime::now();
+            for (i, due) in level_due.iter_mut().enumerate() {
+                if *due <= now {
+                    *due = compaction::next_aligned(now, options.levels[i]);
+                    let level = (i + 1) as u8;
+                    if let Err(e) = self.compact(level).await {
+                        self.failed("compaction", &e, Duration::ZERO);
+                    }
+                }
+            }
+            if Instant::now() >= retention_due {
+                retention_due = Instant::now() + options.l0_retention_check_interval;
+                if let Err(e) = self.snapshot_if_due().await {
+                    self.failed("snapshot", &e, Duration::ZERO);
+                }
+                if let Err(e) = self.enforce_retention().await {
+                    self.failed("retention", &e, Duration::ZERO);
+                }
+            }
+        }
+    }
+
+    /// Uploads every local L0 file after what the replica holds, in TXID
+    /// order. A replica missing TXIDs that are no longer local (new or
+    /// wiped replica, or one behind a restore) first gets a snapshot.
+    async fn upload_pending(&mut self) -> Result<()> {
+        loop {
+            let next = self.files.max_txid() + 1;
+            let local = *self.local_txid.borrow();
+            if next > local {
+                return Ok(());
+            }
+            let path = self.shared.meta.l0_path(next);
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => self.upload_l0(next, Bytes::from(bytes)).await?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::info!(
+                        replica = self.client.url(),
+                        txid = next,
+                        "replica lacks TXIDs that are no longer local; writing a snapshot"
+                    );
+                    self.write_snapshot().await?;
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn upload_l0(&mut self, txid: u64, bytes: Bytes) -> Result<()> {
+        let header = ltx_header(
+            &bytes,
+            &self.shared.meta.l0_path(txid).display().to_string(),
+        )?;
+        let timestamp = compaction::timestamp_of(&header);
+        let size = bytes.len() as u64;
+        self.client.put_ltx(0, txid, txid, bytes, timestamp).await?;
+        self.holds(LtxFileInfo {
+            level: 0,
+            min_txid: txid,
+            max_txid: txid,
+            size,
+            last_modified: timestamp,
+        });
+        tracing::debug!(replica = self.client.url(), txid, size, "uploaded L0");
+        Ok(())
+    }
+
+    /// Records that the replica holds `file`, and publishes its position.
+    fn holds(&mut self, file: LtxFileInfo) {
+        let size = file.size;
+        self.files.add(file);
+        let txid = self.files.max_txid();
+        self.shared.update_replica(self.index, |status| {
+            status.txid = txid;
+            status.uploads += 1;
+            status.bytes += size;
+            status.last_error = None;
+        });
+        self.txid.send_replace(txid);
+        self.release_local_l0();
+    }
+
+    /// Tells the replicator how far this replica no longer needs local L0
+    /// files: uploaded, and (when there are levels) compacted into L1.
+    fn release_local_l0(&self) {
+        let uploaded = self.files.max_txid();
+        let done = if self.shared.options.compaction.levels.is_empty() {
+            uploaded
+        } else {
+            uploaded.min(self.files.level_max(1))
+        };
+        self.shared.release_local_l0(self.index, done);
+    }
+
+    async fn compact(&mut self, level: u8) -> Result<()> {
+        // Merging a single file would only copy it (Litestream's duplicate
+        // `1-1` files at every level of an idle database); wait for two.
+        let below =
+            compaction::compaction_inputs(self.files.files(level - 1), self.files.level_max(level));
+        if below.len() < 2 {
+            return Ok(());
+        }
+        let meta = self.shared.meta.clone();
+        let compacted = compaction::compact_level(&self.client, &mut self.files, level, |txid| {
+            Some(meta.l0_path(txid))
+        })
+        .await?;
+        if let Some(file) = compacted {
+            self.shared.update_replica(self.index, |status| {
+                status.compactions += 1;
+                status.bytes += file.size;
+            });
+            self.release_local_l0();
+        }
+        Ok(())
+    }
+
+    async fn snapshot_if_due(&mut self) -> Result<()> {
+        let interval = self.shared.options.compaction.snapshot_interval;
+        let due = match self.files.last_full_image() {
+            Some(at) => time::OffsetDateTime::now_utc() - at >= interval,
+            None => self.files.max_txid() > 0,
+        };
+        if due {
+            self.write_snapshot().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a full image of the local database at its current TXID and
+    /// uploads it as a level-9 snapshot `1-<txid>`.
+    async fn write_snapshot(&mut self) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let path = self
+            .shared
+            .meta
+            .path()
+            .join(format!("snapshot-{}.ltx", self.index));
+        let out = path.clone();
+        let header = tokio::task::spawn_blocking(move || shared.lock_db().write_snapshot(&out))
+            .await
+            .map_err(|e| join_error(&path, e))??;
+        let Some(header) = header else {
+            return Ok(());
+        };
+        let bytes = Bytes::from(tokio::fs::read(&path).await.map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?);
+        let timestamp = compaction::timestamp_of(&header);
+        let size = bytes.len() as u64;
+        let result = self
+            .client
+            .put_ltx(SNAPSHOT_LEVEL, 1, header.max_txid, bytes, timestamp)
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        result?;
+        tracing::info!(
+            replica = self.client.url(),
+            txid = header.max_txid,
+            size,
+            "wrote snapshot"
+        );
+        self.holds(LtxFileInfo {
+            level: SNAPSHOT_LEVEL,
+            min_txid: 1,
+            max_txid: header.max_txid,
+            size,
+            last_modified: timestamp,
+        });
+        Ok(())
+    }
+
+    async fn enforce_retention(&mut self) -> Result<()> {
+        let options = &self.shared.options.compaction;
+        let deleted = compaction::enforce_retention(&self.client, &mut self.files, options).await?;
+        if deleted > 0 {
+            self.shared
+                .update_replica(self.index, |status| status.deletes += deleted as u64);
+        }
+        Ok(())
+    }
+
+    fn failed(&self, what: &str, error: &Error, retry_in: Duration) {
+        tracing::warn!(replica = self.client.url(), %error, retry_in = ?retry_in, "{what} failed");
+        let message = format!("{what}: {error}");
+        self.shared
+            .update_replica(self.index, |status| status.last_error = Some(message));
+    }
+}
+
+/// The header at the start of an LTX file held in memory.
+fn ltx_header(bytes: &[u8], name: &str) -> Result<stn_ltx::Header> {
+    let ltx_error = |source| Error::Ltx {
+        file: name.to_owned(),
+        source,
+    };
+    let header = bytes
+        .first_chunk::<{ stn_ltx::HEADER_SIZE }>()
+        .ok_or_else(|| ltx_error(stn_ltx::Error::Truncated { what: "header" }))?;
+    stn_ltx::Header::decode(header).map_err(ltx_error)
+}
+
+/// The monotonic instant corresponding to wall-clock time `at`.
+fn instant_at(at: SystemTime, now: SystemTime) -> Instant {
+    Instant::now() + at.duration_since(now).unwrap_or_default()
+}
+
+fn join_error(path: &std::path::Path, e: tokio::task::JoinError) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    }
+}

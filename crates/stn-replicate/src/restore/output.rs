@@ -1,0 +1,147 @@
+//! The output side of every restore (LTX and v0.3 alike): build the
+//! database as `OUT.tmp`, check it, then rename it into place and sync the
+//! directory, so a crash leaves either the old file or the complete new one.
+
+use std::path::{Path, PathBuf};
+
+use super::{IntegrityCheck, RestoreOptions, RestoreProgress};
+use crate::error::{Error, Result};
+
+/// Creates the output's directory and clears a `OUT.tmp` left by an
+/// interrupted run; returns the temporary path to build the database at.
+pub(crate) fn prepare(output: &Path) -> Result<PathBuf> {
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let tmp = with_suffix(output, ".tmp");
+    for path in [&tmp, &with_suffix(&tmp, "-wal"), &with_suffix(&tmp, "-shm")] {
+        remove_if_exists(path)?;
+    }
+    Ok(tmp)
+}
+
+/// Checks the synced database at `tmp` as `options` ask, then renames it
+/// over `options.output`.
+pub(crate) async fn finish(tmp: &Path, options: &RestoreOptions) -> Result<()> {
+    if options.integrity_check != IntegrityCheck::None {
+        options.report(RestoreProgress::Checking);
+        let (path, check) = (tmp.to_path_buf(), options.integrity_check);
+        blocking(move || integrity_check(&path, check)).await?;
+    }
+    install(tmp, &options.output, options.force)
+}
+
+/// Removes `tmp` after `err`, except a database that failed its integrity
+/// check, which stays for inspection as the error says.
+pub(crate) fn discard(tmp: &Path, err: &Error) {
+    if !matches!(err, Error::Integrity { .. }) {
+        // Best effort: the restore already failed with a better error.
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
+/// Runs `PRAGMA quick_check` or `integrity_check` on the restored file.
+fn integrity_check(path: &Path, check: IntegrityCheck) -> Result<()> {
+    let pragma = match check {
+        IntegrityCheck::None => return Ok(()),
+        IntegrityCheck::Quick => "PRAGMA quick_check",
+        IntegrityCheck::Full => "PRAGMA integrity_check",
+    };
+    let sqlite_error = |source| Error::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let rows = {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .map_err(sqlite_error)?;
+        let mut statement = conn.prepare(pragma).map_err(sqlite_error)?;
+        statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(sqlite_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite_error)?
+    };
+    // The file keeps Litestream's WAL-mode header, so the check's
+    // connection may leave a -wal/-shm behind; they must not travel with it.
+    for suffix in ["-wal", "-shm"] {
+        remove_if_exists(&with_suffix(path, suffix))?;
+    }
+    if rows == ["ok"] {
+        Ok(())
+    } else {
+        Err(Error::Integrity {
+            path: path.display().to_string(),
+            detail: rows.join("; "),
+        })
+    }
+}
+
+/// Renames `tmp` over `output` and syncs the directory. Without `force` an
+/// output that appeared meanwhile is left alone.
+fn install(tmp: &Path, output: &Path, force: bool) -> Result<()> {
+    if output.exists() && !force {
+        return Err(Error::OutputExists {
+            path: output.display().to_string(),
+        });
+    }
+    // A WAL of the replaced database would be replayed into the new one.
+    for suffix in ["-wal", "-shm"] {
+        remove_if_exists(&with_suffix(output, suffix))?;
+    }
+    std::fs::rename(tmp, output).map_err(io_error(output))?;
+    match output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => fsync_dir(dir),
+        None => fsync_dir(Path::new(".")),
+    }
+}
+
+/// Makes a rename or file creation in `dir` durable.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// `path` with `suffix` appended to its file name (`db` → `db.tmp`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(err)),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn remove_dir_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(err)),
+        _ => Ok(()),
+    }
+}
+
+/// Maps an I/O error on `path` to [`Error::Io`] naming it.
+pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Runs CPU- or disk-bound work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| Error::Io {
+            path: "restore worker thread".to_owned(),
+            source: std::io::Error::other(err.to_string()),
+        })?
+}

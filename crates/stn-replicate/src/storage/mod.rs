@@ -1,0 +1,399 @@
+//! The one seam between replication and object storage, in the role of
+//! Litestream's `replica_client.go`: list, put, get and delete LTX files of
+//! one replica. Everything above it (sync, compaction, retention, restore)
+//! speaks in levels and TXIDs, never in keys or backends.
+//!
+//! Contract, for every backend:
+//! - [`ReplicaClient::list_ltx`] returns one level's files sorted by
+//!   `(min_txid, max_txid)`; objects that are not LTX files are ignored.
+//! - [`ReplicaClient::put_ltx`] replaces the whole object atomically and
+//!   records the LTX timestamp as Litestream does (object metadata on
+//!   S3/GCS/Azure, the file's mtime on disk).
+//! - [`ReplicaClient::get_ltx`] of a missing file fails with
+//!   [`Error::Storage`] wrapping `object_store::Error::NotFound`.
+//! - [`ReplicaClient::delete_ltx`] treats a missing object as deleted.
+//! - Transient failures are retried inside object_store (10 attempts, at
+//!   most 2 minutes); what fails after that is returned, and
+//!   [`Error::is_transient`] says whether trying later may help.
+
+mod build;
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions,
+    PutOptions, PutPayload, WriteMultipart,
+};
+use time::OffsetDateTime;
+
+use crate::config::{ReplicaConfig, ReplicaKind};
+use crate::error::{Error, Result};
+use crate::paths::KeyLayout;
+
+/// Uploads up to this size are one PUT; larger ones are multipart.
+const SINGLE_PUT_LIMIT: usize = 16 * 1024 * 1024;
+/// Part size of multipart uploads (S3 needs at least 5 MiB per part).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts uploaded at the same time.
+const PART_CONCURRENCY: usize = 4;
+
+/// A connection to one replica: its object store, key prefix and layout.
+#[derive(Clone)]
+pub struct ReplicaClient {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    layout: KeyLayout,
+    kind: ReplicaKind,
+    /// The replica directory on disk (file backend), to set mtimes and fsync.
+    local_root: Option<PathBuf>,
+    url: String,
+}
+
+impl std::fmt::Debug for ReplicaClient {
+    // The store's own Debug may show credentials; the redacted URL says enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaClient")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// One LTX file in a replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LtxFileInfo {
+    /// Compaction level: 0 for sync files, 1..=8 compacted, 9 snapshots.
+    pub level: u8,
+    /// First TXID covered.
+    pub min_txid: u64,
+    /// Last TXID covered.
+    pub max_txid: u64,
+    /// Object size in bytes.
+    pub size: u64,
+    /// The object's last-modified time. On the file backend this is the LTX
+    /// timestamp; elsewhere it is the upload time, which is never earlier.
+    pub last_modified: OffsetDateTime,
+}
+
+impl ReplicaClient {
+    /// A client for a replica URL: `file:///abs/path` (or `/abs/path`),
+    /// `s3://bucket/path?endpoint=…&region=…&force-path-style=true`,
+    /// `gs://bucket/path?endpoint=…`, `abs://[account@]container/path?endpoint=…`.
+    /// Credentials come from the environment (see `build.rs`). Unknown query
+    /// parameters are an [`Error::InvalidUrl`] naming them.
+    pub fn from_url(url: &str) -> Result<ReplicaClient> {
+        ReplicaClient::from_config(&ReplicaConfig::from_url(url)?)
+    }
+
+    /// A client for a replica block of the config file.
+    pub fn from_config(replica: &ReplicaConfig) -> Result<ReplicaClient> {
+        let built = build::build(replica)?;
+        let layout = match replica.kind {
+            ReplicaKind::S3 => KeyLayout::S3,
+            ReplicaKind::File | ReplicaKind::Gs | ReplicaKind::Abs => KeyLayout::Ltx,
+        };
+        Ok(ReplicaClient {
+            store: built.store,
+            prefix: built.prefix,
+            layout,
+            kind: replica.kind,
+            local_root: built.local_root,
+            url: built.url,
+        })
+    }
+
+    /// The replica's URL without secrets, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The object store, for uses beyond LTX files (leases, the v0.3 reader).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The key prefix under which the replica's objects live.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The object key of an LTX file, for messages and direct access.
+    pub fn ltx_key(&self, level: u8, min_txid: u64, max_txid: u64) -> Path {
+        self.layout
+            .file_key(&self.prefix, level, min_txid, max_txid)
+    }
+
+    fn key_of(&self, file: &LtxFileInfo) -> Path {
+        self.ltx_key(file.level, file.min_txid, file.max_txid)
+    }
+
+    /// The LTX files of one level, sorted by `(min_txid, max_txid)`.
+    pub async fn list_ltx(&self, level: u8) -> Result<Vec<LtxFileInfo>> {
+        let dir = self.layout.level_dir(&self.prefix, level);
+        let storage_error = |source| Error::Storage {
+            op: "list",
+            key: dir.to_string(),
+            source,
+        };
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(storage_error)?;
+        let mut files: Vec<LtxFileInfo> = objects
+            .into_iter()
+            .filter_map(|meta| {
+                let (found_level, min_txid, max_txid) =
+                    self.layout.parse_key(&self.prefix, &meta.location)?;
+                (found_level == level).then(|| LtxFileInfo {
+                    level,
+                    min_txid,
+                    max_txid,
+                    size: meta.size,
+                    last_modified: to_offset_date_time(meta.last_modified.timestamp_millis()),
+                })
+            })
+            .collect();
+        files.sort_by_key(|file| (file.min_txid, file.max_txid));
+        Ok(files)
+    }
+
+    /// Uploads one LTX file, replacing any object of the same name, with
+    /// `timestamp` (the LTX header's) recorded as Litestream records it.
+    pub async fn put_ltx(
+        &self,
+        level: u8,
+        min_txid: u64,
+        max_txid: u64,
+        data: Bytes,
+        timestamp: OffsetDateTime,
+    ) -> Result<()> {
+        let key = self.ltx_key(level, min_txid, max_txid);
+        let storage_error = |source| Error::Storage {
+            op: "put",
+            key: key.to_string(),
+            source,
+        };
+        let attributes = self.timestamp_attributes(timestamp);
+        if data.len() <= SINGLE_PUT_LIMIT {
+            let options = PutOptions {
+                attributes,
+                ..PutOptions::default()
+            };
+            self.store
+                .put_opts(&key, PutPayload::from_bytes(data), options)
+                .await
+                .map_err(storage_error)?;
+        } else {
+            let options = PutMultipartOptions {
+                attributes,
+                ..PutMultipartOptions::default()
+            };
+            let upload = self
+                .store
+                .put_multipart_opts(&key, options)
+                .await
+                .map_err(storage_error)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut rest = data;
+            while !rest.is_empty() {
+                if let Err(err) = writer.wait_for_capacity(PART_CONCURRENCY).await {
+                    // Best effort: the upload already failed; abort frees its parts.
+                    let _ = writer.abort().await;
+                    return Err(storage_error(err));
+                }
+                writer.put(rest.split_to(rest.len().min(PART_SIZE)));
+            }
+            writer.finish().await.map_err(storage_error)?;
+        }
+        if let Some(root) = &self.local_root {
+            self.finish_local_file(root, &key, timestamp)?;
+        }
+        Ok(())
+    }
+
+    /// Litestream's timestamp metadata; none on disk, where the mtime holds it.
+    fn timestamp_attributes(&self, timestamp: OffsetDateTime) -> Attributes {
+        let name = match self.kind {
+            ReplicaKind::File => return Attributes::new(),
+            // Azure metadata names must be C# identifiers: no hyphen.
+            ReplicaKind::Abs => "litestreamtimestamp",
+            ReplicaKind::S3 | ReplicaKind::Gs => "litestream-timestamp",
+        };
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(name.into()),
+            AttributeValue::from(rfc3339_nano(timestamp)),
+        );
+        attributes
+    }
+
+    /// Sets the mtime to the LTX timestamp, as Litestream's file backend
+    /// does, and makes the file and its directory durable (object_store's
+    /// local store renames into place without fsync).
+    fn finish_local_file(
+        &self,
+        root: &std::path::Path,
+        key: &Path,
+        timestamp: OffsetDateTime,
+    ) -> Result<()> {
+        let relative: PathBuf = key
+            .prefix_match(&self.prefix)
+            .into_iter()
+            .flatten()
+            .map(|part| part.as_ref().to_owned())
+            .collect();
+        let path = root.join(relative);
+        let io_error = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| Error::Io { path, source }
+        };
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        file.set_modified(timestamp.into())
+            .map_err(io_error(&path))?;
+        file.sync_all().map_err(io_error(&path))?;
+        if let Some(dir) = path.parent() {
+            crate::restore::fsync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Downloads a whole LTX file.
+    pub async fn get_ltx(&self, file: &LtxFileInfo) -> Result<Bytes> {
+        let key = self.key_of(file);
+        let storage_error = |source| Error::Storage {
+            op: "get",
+            key: key.to_string(),
+            source,
+        };
+        let result = self.store.get(&key).await.map_err(storage_error)?;
+        result.bytes().await.map_err(storage_error)
+    }
+
+    /// Streams a whole LTX file into the local file `dest` (created or
+    /// truncated), so large files never sit in memory. Returns its size.
+    pub(crate) async fn download_ltx(
+        &self,
+        file: &LtxFileInfo,
+        dest: &std::path::Path,
+    ) -> Result<u64> {
+        self.download(&self.key_of(file), dest).await
+    }
+
+    /// Streams any object of the replica into the local file `dest`.
+    pub(crate) async fn download(&self, key: &Path, dest: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+
+        let storage_error = |source| Error::Storage {
+            op: "get",
+            key: key.to_string(),
+            source,
+        };
+        let io_error = |source| Error::Io {
+            path: dest.display().to_string(),
+            source,
+        };
+        let mut body = self
+            .store
+            .get(key)
+            .await
+            .map_err(storage_error)?
+            .into_stream();
+        let mut out = tokio::fs::File::create(dest).await.map_err(io_error)?;
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(storage_error)?;
+            out.write_all(&chunk).await.map_err(io_error)?;
+            size += chunk.len() as u64;
+        }
+        out.flush().await.map_err(io_error)?;
+        Ok(size)
+    }
+
+    /// Downloads `range` (byte offsets) of an LTX file, e.g. its header.
+    pub async fn get_ltx_range(&self, file: &LtxFileInfo, range: Range<u64>) -> Result<Bytes> {
+        let key = self.key_of(file);
+        self.store
+            .get_range(&key, range)
+            .await
+            .map_err(|source| Error::Storage {
+                op: "get",
+                key: key.to_string(),
+                source,
+            })
+    }
+
+    /// Deletes LTX files. A file that is already gone counts as deleted
+    /// (Azure reports it as NotFound, S3 and disk do not).
+    pub async fn delete_ltx(&self, files: &[LtxFileInfo]) -> Result<()> {
+        let keys: Vec<Path> = files.iter().map(|file| self.key_of(file)).collect();
+        let mut results = self
+            .store
+            .delete_stream(futures::stream::iter(keys.clone().into_iter().map(Ok)).boxed());
+        let mut at = 0;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(Error::Storage {
+                        op: "delete",
+                        key: keys.get(at).map(Path::to_string).unwrap_or_default(),
+                        source,
+                    });
+                }
+            }
+            at += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Go's RFC3339Nano in UTC: fractional seconds without trailing zeros.
+fn rfc3339_nano(timestamp: OffsetDateTime) -> String {
+    let utc = timestamp.to_offset(time::UtcOffset::UTC);
+    let (date, clock) = (utc.date(), utc.time());
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day(),
+        clock.hour(),
+        clock.minute(),
+        clock.second()
+    );
+    let nanos = clock.nanosecond();
+    if nanos != 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text.push('Z');
+    text
+}
+
+/// Milliseconds since the epoch as a date; the epoch itself when out of range.
+pub(crate) fn to_offset_date_time(millis: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_nano_trims_like_go() {
+        let at = |millis| rfc3339_nano(to_offset_date_time(millis));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_764_269_280_120), "2025-11-27T18:48:00.12Z");
+        assert_eq!(at(1_764_269_280_001), "2025-11-27T18:48:00.001Z");
+    }
+}

@@ -1,0 +1,146 @@
+//! `stn replicate`: continuous replication of any SQLite database, like
+//! `litestream replicate`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use stn_core::config::Settings;
+use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::restore::{IntegrityCheck, RestoreOptions, restore};
+use stn_replicate::storage::ReplicaClient;
+
+use crate::cli::ReplicateArgs;
+use crate::replication;
+
+/// One database and where it goes.
+struct Job {
+    db_path: PathBuf,
+    replicas: Vec<ReplicaClient>,
+    options: ReplicationOptions,
+    restore_if_missing: bool,
+}
+
+pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
+    let config = replication::load_config(&args.config, settings)?;
+    let jobs = match (&args.db_path, &args.replica_url) {
+        (Some(db_path), Some(url)) => vec![Job {
+            db_path: db_path.clone(),
+            replicas: vec![ReplicaClient::from_url(url)?],
+            options: ReplicationOptions::default(),
+            restore_if_missing: false,
+        }],
+        (Some(_), None) => bail!("give both DB_PATH and REPLICA_URL, or neither and a config file"),
+        _ => {
+            let Some(config) = &config else {
+                bail!(
+                    "nothing to replicate: give DB_PATH REPLICA_URL, or a config file with --config (or $LITESTREAM_CONFIG)"
+                );
+            };
+            if config.dbs.is_empty() {
+                bail!("the config file lists no databases under `dbs:`");
+            }
+            config
+                .dbs
+                .iter()
+                .map(|db| {
+                    Ok(Job {
+                        db_path: db.path.clone(),
+                        replicas: db
+                            .replicas
+                            .iter()
+                            .map(ReplicaClient::from_config)
+                            .collect::<Result<_, _>>()?,
+                        options: ReplicationOptions::from_config(config, db),
+                        restore_if_missing: db.restore_if_db_not_exists,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+
+    let mut handles = Vec::new();
+    for job in jobs {
+        if job.restore_if_missing {
+            restore_if_missing(&job.db_path, &job.replicas).await?;
+        }
+        if !job.db_path.exists() {
+            bail!(
+                "{} does not exist; create the database first (replication never creates one)",
+                job.db_path.display()
+            );
+        }
+        let handle = Replicator::start(job.db_path.clone(), job.replicas, job.options)
+            .await
+            .with_context(|| format!("cannot start replicating {}", job.db_path.display()))?;
+        tracing::info!(db = %job.db_path.display(), txid = handle.status().txid, "replicating");
+        handles.push(handle);
+    }
+
+    let exit = if args.once {
+        for handle in &handles {
+            let txid = handle.sync_now().await?;
+            println!("synced TXID {txid:016x}");
+        }
+        ExitCode::SUCCESS
+    } else if let Some(cmd) = args
+        .exec
+        .as_deref()
+        .or(config.as_ref().and_then(|c| c.exec.as_deref()))
+    {
+        run_exec(cmd).await?
+    } else {
+        crate::signals::shutdown().await;
+        ExitCode::SUCCESS
+    };
+    let mut failed = false;
+    for handle in handles {
+        if let Err(e) = handle.shutdown().await {
+            eprintln!("error: final sync: {e}");
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { exit })
+}
+
+/// Restores a missing database from the first replica that has a backup;
+/// an empty replica is not an error (a new database starts from nothing).
+pub(crate) async fn restore_if_missing(db_path: &Path, replicas: &[ReplicaClient]) -> Result<()> {
+    if db_path.exists() {
+        return Ok(());
+    }
+    let mut options = RestoreOptions::new(db_path);
+    options.if_replica_exists = true;
+    options.integrity_check = IntegrityCheck::Quick;
+    for client in replicas {
+        let outcome = restore(client, &options).await?;
+        tracing::info!(db = %db_path.display(), replica = client.url(), ?outcome, "restored a missing database");
+        if db_path.exists() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `cmd` through `sh -c` until it exits (signals are forwarded) and returns its exit code.
+async fn run_exec(cmd: &str) -> Result<ExitCode> {
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", cmd])
+        .spawn()
+        .with_context(|| format!("cannot run --exec `{cmd}`"))?;
+    let status = tokio::select! {
+        status = child.wait() => status?,
+        () = crate::signals::shutdown() => {
+            if let Some(pid) = child.id() {
+                // Forward the stop request; the child decides how to end.
+                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            child.wait().await?
+        }
+    };
+    let code = status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1);
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,67 @@
+//! Finding replicas for the replication commands: a replica URL given
+//! directly, or the database's entry in a Litestream YAML config.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use stn_core::config::Settings;
+use stn_replicate::config::{Config, DbConfig, LoadOptions};
+use stn_replicate::storage::ReplicaClient;
+
+use crate::cli::ReplicationConfigArgs;
+
+/// The config file to read: `--config`, `$LITESTREAM_CONFIG`, or
+/// `<config dir>/litestream.yml` when it exists.
+pub fn config_path(args: &ReplicationConfigArgs, settings: &Settings) -> Option<PathBuf> {
+    args.config
+        .clone()
+        .or_else(|| std::env::var_os("LITESTREAM_CONFIG").map(PathBuf::from))
+        .or_else(|| Some(settings.config_dir.join("litestream.yml")).filter(|p| p.is_file()))
+}
+
+/// Loads the config named by `args`, if there is one.
+pub fn load_config(args: &ReplicationConfigArgs, settings: &Settings) -> Result<Option<Config>> {
+    let Some(path) = config_path(args, settings) else {
+        return Ok(None);
+    };
+    let options = LoadOptions {
+        no_expand_env: args.no_expand_env,
+    };
+    Ok(Some(Config::load_with(&path, options)?))
+}
+
+/// True when `target` is a replica URL rather than a database path.
+pub fn is_url(target: &str) -> bool {
+    target.contains("://")
+}
+
+/// The config entry of the database at `path` (paths compared after resolving).
+pub fn db_entry<'a>(config: &'a Config, path: &Path) -> Option<&'a DbConfig> {
+    let wanted = absolute(path);
+    config.dbs.iter().find(|db| absolute(&db.path) == wanted)
+}
+
+/// The replicas for `target`: the URL itself, or the configured replicas of a database path.
+pub fn replicas_for(target: &str, config: Option<&Config>) -> Result<Vec<ReplicaClient>> {
+    if is_url(target) {
+        return Ok(vec![ReplicaClient::from_url(target)?]);
+    }
+    let Some(config) = config else {
+        bail!(
+            "no replica for {target}: give a replica URL, or a config file with --config (or $LITESTREAM_CONFIG)"
+        );
+    };
+    let Some(db) = db_entry(config, Path::new(target)) else {
+        bail!("the config has no entry for the database {target}");
+    };
+    db.replicas
+        .iter()
+        .map(|r| ReplicaClient::from_config(r).map_err(Into::into))
+        .collect()
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path)
+        .with_context(|| path.display().to_string())
+        .unwrap_or_else(|_| path.to_path_buf())
+}

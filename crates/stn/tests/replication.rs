@@ -1,0 +1,274 @@
+//! Replication as users run it: `stn serve --replica`, `stn replicate`,
+//! `stn restore`, with the real Litestream 0.5.17 on the other side.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Stn;
+
+fn s3_url(prefix: &str) -> Option<String> {
+    let endpoint = stn_testkit::service("STN_TEST_S3_ENDPOINT")?;
+    let bucket = stn_testkit::service("STN_TEST_BUCKET")?;
+    Some(format!(
+        "s3://{bucket}/{prefix}?endpoint={endpoint}&region=us-east-1&force-path-style=true"
+    ))
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{nanos}")
+}
+
+/// Moto accepts any key pair; the AWS variables are how users pass theirs.
+fn with_s3_keys(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_CA_BUNDLE")
+}
+
+fn serve(stn: &Stn, replica: &str) -> (Child, u16) {
+    let port = stn_testkit::free_port();
+    let mut cmd = stn.command(&[
+        "serve",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--replica",
+        replica,
+    ]);
+    with_s3_keys(&mut cmd);
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stn serve");
+    assert!(
+        stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
+        "serve did not come up"
+    );
+    (child, port)
+}
+
+fn kill9(mut child: Child) {
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+}
+
+async fn disaster_recovery(replica: &str) {
+    let stn = Stn::local();
+    let (server, port) = serve(&stn, replica);
+    let http = reqwest::Client::new();
+    for i in 0..12 {
+        let response = http
+            .post(format!("http://127.0.0.1:{port}/api/v1/agents"))
+            .json(&serde_json::json!({"name": format!("agent-{i}"), "prompt": "p", "description": "d"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    // Asynchronous replication: a commit reaches the replica within the sync interval (1 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kill9(server);
+
+    // The machine is lost: the database and everything next to it is gone.
+    for entry in std::fs::read_dir(stn.config_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("station.db") || name.starts_with(".station.db") {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap()
+            } else {
+                std::fs::remove_file(&path).unwrap()
+            }
+        }
+    }
+    assert!(!stn.config_dir().join("station.db").exists());
+
+    let (server, _) = serve(&stn, replica);
+    let agents = stn.json(&["agent", "list", "--json"]);
+    let names: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 12, "every agent is back: {names:?}");
+    kill9(server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_restores_a_lost_database_from_a_file_replica() {
+    let replica_dir = tempfile::tempdir().unwrap();
+    disaster_recovery(&format!("file://{}", replica_dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_restores_a_lost_database_from_s3() {
+    let Some(url) = s3_url(&unique("dr")) else {
+        return;
+    };
+    disaster_recovery(&url).await;
+}
+
+/// An application's connection: WAL mode and a busy timeout, as apps sharing
+/// a database with a replicator need (checkpoints take the write lock briefly).
+fn app_connection(db: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn
+}
+
+/// The first row of `sql`, columns joined by `|`.
+fn query_text(db: &std::path::Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |row| {
+        let n = row.as_ref().column_count();
+        let values: Vec<String> = (0..n)
+            .map(|i| match row.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                rusqlite::types::ValueRef::Text(v) => String::from_utf8_lossy(v).into_owned(),
+                rusqlite::types::ValueRef::Blob(v) => format!("{} bytes", v.len()),
+            })
+            .collect();
+        Ok(values.join("|"))
+    })
+    .unwrap()
+}
+
+fn wait_exit(mut child: Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stn_replicate_to_s3_restores_with_litestream() {
+    let (Some(url), Some(litestream)) = (
+        s3_url(&unique("interop")),
+        stn_testkit::service("STN_TEST_LITESTREAM_BIN"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let app = app_connection(&db);
+    app.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, b BLOB);")
+        .unwrap();
+    let stn = Stn::local();
+    let mut cmd = stn.command(&["replicate", db.to_str().unwrap(), &url]);
+    let replicator = with_s3_keys(&mut cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for batch in 0..20 {
+        app.execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+             INSERT INTO t (v, b) SELECT 'batch {batch} row ' || i, randomblob(300) FROM n;"
+        ))
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-TERM", &replicator.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_exit(replicator, Duration::from_secs(40));
+    assert!(status.success(), "stn replicate exit: {status:?}");
+
+    let restored = dir.path().join("restored.db");
+    let mut restore = Command::new(&litestream);
+    restore.args(["restore", "-o", restored.to_str().unwrap(), &url]);
+    let out = with_s3_keys(&mut restore).output().unwrap();
+    assert!(
+        out.status.success(),
+        "litestream restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(query_text(&restored, "PRAGMA integrity_check"), "ok");
+    let digest = "SELECT count(*), group_concat(v), group_concat(hex(b)), max(id) FROM (SELECT * FROM t ORDER BY id)";
+    assert_eq!(query_text(&restored, digest), query_text(&db, digest));
+    assert_eq!(query_text(&restored, "SELECT count(*) FROM t"), "4000");
+}
+
+#[test]
+fn litestream_replica_restores_with_stn_restore() {
+    let Some(litestream) = stn_testkit::service("STN_TEST_LITESTREAM_BIN") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let replica = dir.path().join("replica");
+    let app = app_connection(&db);
+    app.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")
+        .unwrap();
+    let config = dir.path().join("litestream.yml");
+    std::fs::write(
+        &config,
+        format!("dbs:\n  - path: {}\n    replica:\n      type: file\n      path: {}\n      sync-interval: 1s\n", db.display(), replica.display()),
+    )
+    .unwrap();
+    let child = Command::new(&litestream)
+        .args(["replicate", "-config", config.to_str().unwrap()])
+        .env_remove("AWS_CA_BUNDLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for i in 0..50 {
+        app.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")])
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_exit(child, Duration::from_secs(40));
+
+    // By database path through the same config file, like `litestream restore -config`.
+    let stn = Stn::local();
+    let out_path = dir.path().join("out.db");
+    stn.ok(&[
+        "restore",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(query_text(&out_path, "PRAGMA integrity_check"), "ok");
+    assert_eq!(query_text(&out_path, "SELECT count(*) FROM t"), "50");
+    // An existing output is never overwritten without --force, and is left untouched.
+    let before = std::fs::read(&out_path).unwrap();
+    let err = stn.fails(
+        &[
+            "restore",
+            "-o",
+            out_path.to_str().unwrap(),
+            &format!("file://{}", replica.display()),
+        ],
+        1,
+    );
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&out_path).unwrap(), before);
+    // `stn ltx` lists what Litestream wrote.
+    let files = stn.json(&["ltx", &format!("file://{}", replica.display()), "--json"]);
+    assert!(!files.as_array().unwrap().is_empty());
+}
