@@ -21,6 +21,19 @@ pub fn config_path(args: &ReplicationConfigArgs, settings: &Settings) -> Option<
 
 /// Loads the config named by `args`, if there is one.
 pub fn load_config(args: &ReplicationConfigArgs, settings: &Settings) -> Result<Option<Config>> {
+    load_config_unless_url(args, settings, None)
+}
+
+/// Like [`load_config`], but a replica URL target needs no config file: an
+/// implicit one is then not read at all (an explicit `--config` still is).
+pub fn load_config_unless_url(
+    args: &ReplicationConfigArgs,
+    settings: &Settings,
+    target: Option<&str>,
+) -> Result<Option<Config>> {
+    if target.is_some_and(is_url) && args.config.is_none() {
+        return Ok(None);
+    }
     let Some(path) = config_path(args, settings) else {
         return Ok(None);
     };

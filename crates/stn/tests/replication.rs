@@ -272,3 +272,51 @@ fn litestream_replica_restores_with_stn_restore() {
     let files = stn.json(&["ltx", &format!("file://{}", replica.display()), "--json"]);
     assert!(!files.as_array().unwrap().is_empty());
 }
+
+#[test]
+fn replicate_once_and_exec_pass_results_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let app = app_connection(&db);
+    app.execute_batch("CREATE TABLE t (v); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let replica = format!("file://{}", dir.path().join("replica").display());
+    let stn = Stn::local();
+    let out = stn.ok(&["replicate", db.to_str().unwrap(), &replica, "--once"]);
+    assert!(out.contains("synced TXID 0000000000000001"), "{out}");
+    // --exec runs the command while replicating and passes its exit code on.
+    let out = stn.output(&[
+        "replicate",
+        db.to_str().unwrap(),
+        &replica,
+        "--exec",
+        "exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = dir.path().join("restored.db");
+    stn.ok(&["restore", "-o", restored.to_str().unwrap(), &replica]);
+    assert_eq!(query_text(&restored, "SELECT count(*) FROM t"), "1");
+}
+
+#[test]
+fn init_replicate_writes_a_config_serve_accepts() {
+    let stn = Stn::local();
+    stn.ok(&["init", "--replicate"]);
+    let config = std::fs::read_to_string(stn.config_dir().join("litestream.yml")).unwrap();
+    assert!(
+        config.contains("type: s3") && config.contains("${LITESTREAM_S3_BUCKET}"),
+        "{config}"
+    );
+    assert!(config.contains(&stn.config_dir().join("station.db").display().to_string()));
+    // Without a bucket the config names what is missing instead of starting half-configured.
+    let err = stn.fails(&["serve", "--replicate", "--addr", "127.0.0.1:1"], 1);
+    assert!(
+        err.contains("bucket") || err.contains("LITESTREAM_S3_BUCKET"),
+        "{err}"
+    );
+}

@@ -22,7 +22,8 @@ struct Job {
 }
 
 pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
-    let config = replication::load_config(&args.config, settings)?;
+    let target = args.replica_url.as_deref();
+    let config = replication::load_config_unless_url(&args.config, settings, target)?;
     let jobs = match (&args.db_path, &args.replica_url) {
         (Some(db_path), Some(url)) => vec![Job {
             db_path: db_path.clone(),

@@ -14,7 +14,7 @@ use crate::cli::{IntegrityCheckArg, LtxArgs, RestoreArgs};
 use crate::{output, replication};
 
 pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> Result<ExitCode> {
-    let config = replication::load_config(&args.config, settings)?;
+    let config = replication::load_config_unless_url(&args.config, settings, Some(&args.target))?;
     let replicas = replication::replicas_for(&args.target, config.as_ref())?;
     let output = match (&args.output, replication::is_url(&args.target)) {
         (Some(out), _) => out.clone(),
@@ -121,7 +121,7 @@ fn progress_bar() -> Box<dyn Fn(RestoreProgress) + Send + Sync> {
 }
 
 pub async fn run_ltx(settings: &Settings, args: LtxArgs) -> Result<ExitCode> {
-    let config = replication::load_config(&args.config, settings)?;
+    let config = replication::load_config_unless_url(&args.config, settings, Some(&args.target))?;
     let level = match args.level.as_str() {
         "all" => None,
         n => Some(
