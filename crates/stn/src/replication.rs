@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::config::{Config, DbConfig, LoadOptions};
+use stn_replicate::config::{Config, DbConfig, LoadOptions, ReplicaConfig, ReplicaKind};
 use stn_replicate::storage::ReplicaClient;
 
 use crate::cli::ReplicationConfigArgs;
@@ -77,4 +77,29 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path)
         .with_context(|| path.display().to_string())
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The S3 replica of the Go original's container example, from
+/// `LITESTREAM_S3_BUCKET` (required), `LITESTREAM_S3_ACCESS_KEY_ID`,
+/// `LITESTREAM_S3_SECRET_ACCESS_KEY`, `LITESTREAM_S3_REGION` (default
+/// us-east-1), `LITESTREAM_S3_ENDPOINT` and `LITESTREAM_S3_PATH` (default
+/// `station-db`, the Go original's). `None` when the bucket is not set.
+pub fn s3_replica_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ReplicaClient>> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let Some(bucket) = var("LITESTREAM_S3_BUCKET") else {
+        return Ok(None);
+    };
+    let mut replica = ReplicaConfig::new(ReplicaKind::S3);
+    replica.bucket = Some(bucket);
+    replica.path = Some(var("LITESTREAM_S3_PATH").unwrap_or_else(|| "station-db".to_owned()));
+    replica.region = Some(var("LITESTREAM_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()));
+    replica.endpoint = var("LITESTREAM_S3_ENDPOINT");
+    replica.access_key_id = var("LITESTREAM_S3_ACCESS_KEY_ID");
+    replica.secret_access_key = var("LITESTREAM_S3_SECRET_ACCESS_KEY");
+    if replica.access_key_id.is_some() != replica.secret_access_key.is_some() {
+        bail!(
+            "set both LITESTREAM_S3_ACCESS_KEY_ID and LITESTREAM_S3_SECRET_ACCESS_KEY, or neither"
+        );
+    }
+    Ok(Some(ReplicaClient::from_config(&replica)?))
 }

@@ -107,7 +107,13 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn replication_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replication>> {
-    if args.replica.is_none() && !args.replicate {
+    // The Go original's container example configures S3 through these variables.
+    let from_env = if args.replica.is_none() && !args.replicate {
+        replication::s3_replica_from_env(&|var| std::env::var(var).ok())?
+    } else {
+        None
+    };
+    if args.replica.is_none() && !args.replicate && from_env.is_none() {
         return Ok(None);
     }
     let Some(db_path) = settings.database.local_path() else {
@@ -117,10 +123,15 @@ fn replication_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Repli
         );
     };
     let db_path = std::path::absolute(db_path).with_context(|| db_path.display().to_string())?;
-    if let Some(url) = &args.replica {
+    let direct = match (&args.replica, from_env) {
+        (Some(url), _) => Some(ReplicaClient::from_url(url)?),
+        (None, Some(client)) => Some(client),
+        (None, None) => None,
+    };
+    if let Some(client) = direct {
         return Ok(Some(Replication {
             db_path,
-            replicas: vec![ReplicaClient::from_url(url)?],
+            replicas: vec![client],
             options: ReplicationOptions::default(),
         }));
     }
