@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Replication benchmark: `stn replicate` against Litestream 0.5.17 on the same
+# workloads, file replicas on local disk (no object store, no network).
+# Prints a Markdown table (stn, litestream, ratio) and the methods.
+# STN_BENCH_SCALE=0.2 shortens every duration (and the 256 MB database) for a quick check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash scripts/test-services.sh env)"
+[ -x "$STN_TEST_LITESTREAM_BIN" ] || bash scripts/test-services.sh install >/dev/null
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p stn --bin stn --example bench_replication
+echo "stn replication benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, litestream $(env -u AWS_CA_BUNDLE "$STN_TEST_LITESTREAM_BIN" version 2>/dev/null | head -1), scale ${STN_BENCH_SCALE:-1}"
+exec env -u AWS_CA_BUNDLE "$target/release/examples/bench_replication" "$target/release/stn" "$STN_TEST_LITESTREAM_BIN"
