@@ -148,6 +148,26 @@ pub enum Error {
         /// The replica's last upload error.
         last_error: Option<String>,
     },
+    /// Another process holds the replica's single-writer lease.
+    #[error(
+        "replica {url} is in use: its lease is held by {holder} until {expires}; only one `stn replicate` or `stn serve` may write to a replica: stop that one, or pass --takeover if it is gone"
+    )]
+    LeaseHeld {
+        /// The replica, redacted.
+        url: String,
+        /// Host name, pid and start time of the holder.
+        holder: String,
+        /// When the lease lapses unless renewed (RFC 3339).
+        expires: String,
+    },
+    /// The replica's lease was taken by another process; uploads to it stopped.
+    #[error("lost the lease on replica {url}: {detail}; stopped uploading to it")]
+    LeaseLost {
+        /// The replica, redacted.
+        url: String,
+        /// Who has it now, or what happened.
+        detail: String,
+    },
 }
 
 impl Error {

@@ -14,6 +14,7 @@ pub mod compaction;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod lease;
 pub mod legacy;
 pub mod paths;
 pub mod replicator;

@@ -20,17 +20,33 @@ use axum::Router;
 use stn_core::Station;
 use tokio::net::TcpListener;
 
+/// Produces Prometheus text-format lines for `GET /metrics` (for example
+/// replication counters, which this crate does not know about).
+pub type MetricsFn = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 /// How the server behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServeOptions {
-    /// Require `Authorization: Bearer <API key>` on every `/api/v1` route.
-    /// `/health` never requires a key, so load balancers can probe it.
+    /// Require `Authorization: Bearer <API key>` on every `/api/v1` route and
+    /// on `/metrics`. `/health` never requires a key, so load balancers can probe it.
     pub require_auth: bool,
+    /// Extra lines for `GET /metrics`.
+    pub metrics: Option<MetricsFn>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("require_auth", &self.require_auth)
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
 }
 
 /// The whole HTTP app, ready to serve or to call in tests.
 pub fn router(station: Station, options: ServeOptions) -> Router {
     let mut api = routes::api();
+    let mut metrics = routes::metrics(options.metrics.clone());
     if options.require_auth {
         // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
         // key: callers without one learn nothing about which routes exist.
@@ -38,9 +54,14 @@ pub fn router(station: Station, options: ServeOptions) -> Router {
             station.clone(),
             auth::require_api_key,
         ));
+        metrics = metrics.route_layer(axum::middleware::from_fn_with_state(
+            station.clone(),
+            auth::require_api_key,
+        ));
     }
     Router::new()
         .merge(routes::health())
+        .merge(metrics)
         .nest("/api/v1", api)
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -55,9 +76,10 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let require_auth = options.require_auth;
     match listener.local_addr() {
         Ok(addr) => {
-            tracing::info!(%addr, require_auth = options.require_auth, "serving the HTTP API")
+            tracing::info!(%addr, require_auth, "serving the HTTP API")
         }
         Err(e) => tracing::warn!(error = %e, "serving the HTTP API on an unknown address"),
     }

@@ -103,6 +103,7 @@ impl Server {
 fn local() -> ServeOptions {
     ServeOptions {
         require_auth: false,
+        metrics: None,
     }
 }
 
@@ -448,7 +449,11 @@ async fn runs_list_and_get() {
 
 #[tokio::test]
 async fn api_keys_are_required_when_asked() -> TestResult {
-    let server = Server::start(ServeOptions { require_auth: true }).await;
+    let server = Server::start(ServeOptions {
+        require_auth: true,
+        metrics: None,
+    })
+    .await;
     let store = server.station.store();
     store.create_user("alice", true).await?;
     let (record, key) = store.create_api_key("alice", "test").await?;
@@ -576,4 +581,28 @@ async fn agents_and_cascade_on_real_sqld() -> TestResult {
 
     server.stop().await;
     Ok(())
+}
+
+#[tokio::test]
+async fn metrics_in_prometheus_text_format() {
+    let extra: stn_server::MetricsFn = std::sync::Arc::new(|| "stn_test_metric 7\n".to_owned());
+    let server = Server::start(ServeOptions {
+        require_auth: false,
+        metrics: Some(extra),
+    })
+    .await;
+    let response = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("stn_database_up 1"), "{text}");
+    assert!(text.contains("stn_database_size_bytes "), "{text}");
+    assert!(text.contains("stn_test_metric 7"), "{text}");
 }

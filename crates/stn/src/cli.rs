@@ -102,6 +102,9 @@ pub struct ReplicateArgs {
     /// Sync and upload once, then exit.
     #[arg(long)]
     pub once: bool,
+    /// Take the replica's single-writer lease even if another process holds it (it stops uploading within a minute).
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,6 +185,9 @@ pub struct ServeArgs {
     /// Replicate as the Litestream config says (see `stn init --replicate`).
     #[arg(long)]
     pub replicate: bool,
+    /// Take the replica's single-writer lease even if another process holds it (it stops uploading within a minute).
+    #[arg(long)]
+    pub takeover: bool,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
 }

@@ -320,3 +320,54 @@ fn init_replicate_writes_a_config_serve_accepts() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_exposes_replication_metrics() {
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = format!("file://{}", replica_dir.path().display());
+    let stn = Stn::local();
+    let (server, port) = serve(&stn, &replica);
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("http://127.0.0.1:{port}/api/v1/agents"))
+        .json(&serde_json::json!({"name": "m", "prompt": "p", "description": "d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The snapshot behind /metrics refreshes every second; the commit syncs within one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let caught_up = text
+            .lines()
+            .any(|l| l.starts_with("stn_replica_lag_txids{") && l.ends_with(" 0"));
+        let synced = text
+            .lines()
+            .any(|l| l.starts_with("stn_replication_txid{") && !l.ends_with(" 0"));
+        if (caught_up && synced) || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(text.contains("stn_database_up 1"), "{text}");
+    assert!(text.contains(&format!("replica=\"{replica}\"")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("stn_replica_lag_txids{") && l.ends_with(" 0")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("stn_replica_uploads_total{") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    kill9(server);
+}

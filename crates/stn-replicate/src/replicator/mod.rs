@@ -7,6 +7,12 @@
 //! replica uploads, compacts and enforces retention on its own (see
 //! [`replica`](self)), so a slow or failing replica never holds back the
 //! others. Blocking SQLite and file work runs on tokio's blocking pool.
+//!
+//! Before anything is uploaded, the replicator takes each replica's
+//! single-writer [`Lease`]; one more task per replica renews it every
+//! `lease.renew_every`. If another process takes it over, that replica's
+//! task is stopped at once (mid-upload if need be: uploads are whole-object
+//! PUTs, so nothing half-written stays) and the loss is reported.
 
 mod options;
 mod replica;
@@ -18,12 +24,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 
 use crate::compaction::{ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::db::{Db, MetaDir};
 use crate::error::{Error, Result};
+use crate::lease::Lease;
 use crate::storage::ReplicaClient;
 use replica::ReplicaTask;
 
@@ -39,6 +46,9 @@ pub struct ReplicatorHandle {
     stop: watch::Sender<bool>,
     replica_txids: Vec<watch::Receiver<u64>>,
     tasks: Vec<JoinHandle<()>>,
+    /// One per replica: ends with the lease to release, or with
+    /// [`Error::LeaseLost`].
+    leases: Vec<JoinHandle<Result<Lease>>>,
 }
 
 /// A point-in-time view of replication, for status output and metrics.
@@ -54,7 +64,8 @@ pub struct ReplicationStatus {
     pub checkpoints: u64,
     /// WAL file size at the last sync, in bytes.
     pub wal_size: u64,
-    /// The last local sync or checkpoint error, cleared by a success.
+    /// The last local sync or checkpoint error, cleared by a success; a
+    /// lost replica lease stays here until shutdown.
     pub last_error: Option<String>,
     /// One entry per replica, in the order given to [`Replicator::start`].
     pub replicas: Vec<ReplicaStatus>,
@@ -88,34 +99,39 @@ struct Shared {
     status: Mutex<ReplicationStatus>,
     /// Per replica: local L0 files up to this TXID are no longer needed.
     released_l0: Mutex<Vec<u64>>,
+    /// Why a replica's lease was lost, once one was.
+    lease_lost: Mutex<Option<String>>,
 }
 
 impl Replicator {
-    /// Lists each replica once to learn what it holds, opens the database,
-    /// resumes from the local position (or writes a full image, numbered
-    /// after the highest replica TXID if a replica is ahead), and starts
-    /// the tasks. Fails if a replica cannot be listed.
+    /// Takes each replica's lease (failing with [`Error::LeaseHeld`] when
+    /// another process holds one), lists each replica once to learn what it
+    /// holds, opens the database, resumes from the local position (or
+    /// writes a full image, numbered after the highest replica TXID if a
+    /// replica is ahead), and starts the tasks. Fails if a replica cannot be
+    /// listed; leases taken by a failed start are released.
     pub async fn start(
         db_path: PathBuf,
         replicas: Vec<ReplicaClient>,
         options: ReplicationOptions,
     ) -> Result<ReplicatorHandle> {
-        let mut levels: Vec<u8> = (0..=options.compaction.levels.len() as u8).collect();
-        levels.push(SNAPSHOT_LEVEL);
-        let mut listed = Vec::with_capacity(replicas.len());
+        let mut leases = Vec::with_capacity(replicas.len());
         for client in &replicas {
-            listed.push(ReplicaFiles::list(client, &levels).await?);
+            match Lease::acquire(client, &options.lease).await {
+                Ok(lease) => leases.push(lease),
+                Err(e) => {
+                    release_all(leases).await;
+                    return Err(e);
+                }
+            }
         }
-        let replica_max = listed.iter().map(ReplicaFiles::max_txid).max().unwrap_or(0);
-
-        let path = db_path.clone();
-        let db_options = options.db.clone();
-        let db = blocking(&db_path, move || {
-            let mut db = Db::open(&path, db_options)?;
-            db.start(replica_max)?;
-            Ok(db)
-        })
-        .await?;
+        let (listed, db) = match open(&db_path, &replicas, &options).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                release_all(leases).await;
+                return Err(e);
+            }
+        };
 
         let status = ReplicationStatus {
             replicas: replicas
@@ -137,6 +153,7 @@ impl Replicator {
             options,
             status: Mutex::new(status),
             released_l0: Mutex::new(vec![0; replicas.len()]),
+            lease_lost: Mutex::new(None),
         });
         shared.publish_db_stats();
 
@@ -146,7 +163,10 @@ impl Replicator {
         let commit = Arc::new(Notify::new());
         let mut tasks = Vec::new();
         let mut replica_txids = Vec::new();
-        for (index, (client, files)) in replicas.into_iter().zip(listed).enumerate() {
+        let mut lease_tasks = Vec::new();
+        for (index, ((client, files), lease)) in
+            replicas.into_iter().zip(listed).zip(leases).enumerate()
+        {
             let (txid, txid_rx) = watch::channel(files.max_txid());
             replica_txids.push(txid_rx);
             let task = ReplicaTask {
@@ -158,7 +178,16 @@ impl Replicator {
                 local_txid: local_rx.clone(),
                 stop: stop_rx.clone(),
             };
-            tasks.push(tokio::spawn(task.run()));
+            let replica = tokio::spawn(task.run());
+            let lease_task = LeaseTask {
+                index,
+                lease,
+                shared: Arc::clone(&shared),
+                stop: stop_rx.clone(),
+                replica: replica.abort_handle(),
+            };
+            tasks.push(replica);
+            lease_tasks.push(tokio::spawn(lease_task.run()));
         }
         let db_task = DbTask {
             shared: Arc::clone(&shared),
@@ -175,7 +204,44 @@ impl Replicator {
             stop,
             replica_txids,
             tasks,
+            leases: lease_tasks,
         })
+    }
+}
+
+/// Lists what each replica holds and opens the database at a TXID after
+/// all of them.
+async fn open(
+    db_path: &std::path::Path,
+    replicas: &[ReplicaClient],
+    options: &ReplicationOptions,
+) -> Result<(Vec<ReplicaFiles>, Db)> {
+    let mut levels: Vec<u8> = (0..=options.compaction.levels.len() as u8).collect();
+    levels.push(SNAPSHOT_LEVEL);
+    let mut listed = Vec::with_capacity(replicas.len());
+    for client in replicas {
+        listed.push(ReplicaFiles::list(client, &levels).await?);
+    }
+    let replica_max = listed.iter().map(ReplicaFiles::max_txid).max().unwrap_or(0);
+
+    let path = db_path.to_owned();
+    let db_options = options.db.clone();
+    let db = blocking(db_path, move || {
+        let mut db = Db::open(&path, db_options)?;
+        db.start(replica_max)?;
+        Ok(db)
+    })
+    .await?;
+    Ok((listed, db))
+}
+
+/// Releases leases after a failed start or at shutdown. A lease that cannot
+/// be released lapses after its TTL, so failures are only logged.
+async fn release_all(leases: Vec<Lease>) {
+    for lease in leases {
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not release a replica lease; it lapses after its TTL");
+        }
     }
 }
 
@@ -212,8 +278,9 @@ impl ReplicatorHandle {
     }
 
     /// Syncs what is committed, keeps uploading until every replica holds
-    /// it or `shutdown_sync_timeout` passes, then stops every task and
-    /// closes the database (without checkpointing it).
+    /// it or `shutdown_sync_timeout` passes, then stops every task, releases
+    /// the leases and closes the database (without checkpointing it).
+    /// Returns [`Error::LeaseLost`] if a replica's lease was taken over.
     pub async fn shutdown(self) -> Result<()> {
         let timeout = self.shared.options.shutdown_sync_timeout;
         let result = match self.sync_local().await {
@@ -227,9 +294,23 @@ impl ReplicatorHandle {
         for task in self.tasks {
             let _ = task.await;
         }
+        let mut held = Vec::new();
+        let mut lost = None;
+        for task in self.leases {
+            match task.await {
+                Ok(Ok(lease)) => held.push(lease),
+                Ok(Err(e)) => lost = lost.or(Some(e)),
+                // A panicked lease task renews no more: the lease lapses.
+                Err(_) => {}
+            }
+        }
+        release_all(held).await;
         let shared = Arc::clone(&self.shared);
         blocking(&self.shared.db_path, move || shared.lock_db().close()).await?;
-        result
+        match lost {
+            Some(e) => Err(e),
+            None => result,
+        }
     }
 
     /// Asks the database task for an immediate sync; returns the local TXID.
@@ -263,6 +344,56 @@ impl ReplicatorHandle {
             replicated: lagging.txid,
             seconds: waited.as_secs(),
             last_error: lagging.last_error,
+        }
+    }
+}
+
+/// Renews one replica's lease every `lease.renew_every` until stopped; if
+/// the lease is lost, stops that replica's task and records why.
+struct LeaseTask {
+    index: usize,
+    lease: Lease,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    /// The replica's upload task.
+    replica: AbortHandle,
+}
+
+impl LeaseTask {
+    async fn run(mut self) -> Result<Lease> {
+        let every = self.shared.options.lease.renew_every;
+        let mut next = Instant::now() + every;
+        loop {
+            tokio::select! {
+                // Also when the handle is dropped: the lease then lapses.
+                _ = self.stop.changed() => return Ok(self.lease),
+                () = sleep_until(next) => {}
+            }
+            match self.lease.renew().await {
+                Ok(()) => next = Instant::now() + every,
+                Err(e @ Error::LeaseLost { .. }) => {
+                    self.replica.abort();
+                    tracing::error!(error = %e, "stopped replicating to a replica");
+                    let message = e.to_string();
+                    // Nothing more is uploaded there; local L0 files need not wait for it.
+                    self.shared.release_local_l0(self.index, u64::MAX);
+                    self.shared.update_replica(self.index, |status| {
+                        status.last_error = Some(message.clone());
+                    });
+                    lock(&self.shared.status).last_error = Some(message.clone());
+                    *lock(&self.shared.lease_lost) = Some(message);
+                    return Err(e);
+                }
+                Err(e) => {
+                    // Retry sooner. Renewal swaps only our own last version,
+                    // so a late retry can never overwrite a new holder.
+                    tracing::warn!(error = %e, "lease renewal failed; retrying");
+                    let message = format!("lease renewal: {e}");
+                    self.shared
+                        .update_replica(self.index, |status| status.last_error = Some(message));
+                    next = Instant::now() + every / 4;
+                }
+            }
         }
     }
 }
@@ -379,7 +510,7 @@ impl Shared {
         status.full_images = stats.full_images;
         status.checkpoints = stats.checkpoints;
         status.wal_size = stats.wal_size;
-        status.last_error = None;
+        status.last_error = lock(&self.lease_lost).clone();
     }
 
     fn update_replica(&self, index: usize, update: impl FnOnce(&mut ReplicaStatus)) {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::compaction::CompactionOptions;
 use crate::config::{Config, DbConfig};
 use crate::db::DbOptions;
+use crate::lease::LeaseOptions;
 
 /// How one database is replicated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub struct ReplicationOptions {
     pub db: DbOptions,
     /// Compaction levels, snapshots and retention.
     pub compaction: CompactionOptions,
+    /// The single-writer lease taken on every replica.
+    pub lease: LeaseOptions,
 }
 
 impl Default for ReplicationOptions {
@@ -32,6 +35,7 @@ impl Default for ReplicationOptions {
             shutdown_sync_timeout: Duration::from_secs(30),
             db: DbOptions::default(),
             compaction: CompactionOptions::default(),
+            lease: LeaseOptions::default(),
         }
     }
 }
@@ -69,6 +73,7 @@ impl ReplicationOptions {
                 l0_retention_check_interval: config.l0_retention_check_interval,
                 retention_enabled: config.retention_enabled,
             },
+            lease: defaults.lease,
         }
     }
 }

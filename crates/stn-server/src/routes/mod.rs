@@ -3,6 +3,7 @@
 mod agents;
 mod environments;
 mod health;
+mod metrics;
 mod runs;
 
 use axum::Router;
@@ -15,6 +16,15 @@ use crate::error::ApiError;
 /// `GET /health`, outside `/api/v1` so it never needs a key.
 pub fn health() -> Router<Station> {
     Router::new().route("/health", get(health::health))
+}
+
+/// `GET /metrics` in Prometheus text format: the database's state plus the
+/// caller's extra lines.
+pub fn metrics(extra: Option<crate::MetricsFn>) -> Router<Station> {
+    Router::new().route(
+        "/metrics",
+        get(move |state| metrics::metrics(state, extra.clone())),
+    )
 }
 
 /// The routes under `/api/v1`.

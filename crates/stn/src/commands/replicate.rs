@@ -61,7 +61,8 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     };
 
     let mut handles = Vec::new();
-    for job in jobs {
+    for mut job in jobs {
+        job.options.lease.takeover = args.takeover;
         if job.restore_if_missing {
             restore_if_missing(&job.db_path, &job.replicas).await?;
         }

@@ -70,7 +70,9 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let handle = match replication {
         Some(r) => {
             let urls: Vec<String> = r.replicas.iter().map(|c| c.url().to_owned()).collect();
-            let handle = Replicator::start(r.db_path, r.replicas, r.options).await?;
+            let mut options = r.options;
+            options.lease.takeover = args.takeover;
+            let handle = Replicator::start(r.db_path, r.replicas, options).await?;
             tracing::info!(replicas = ?urls, txid = handle.status().txid, "replicating");
             Some(handle)
         }
@@ -81,19 +83,31 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(database = %settings.database, "database");
 
-    let server = stn_server::serve(
-        station,
-        listener,
-        ServeOptions { require_auth },
-        signals::shutdown(),
-    );
+    // /metrics reads the replicator's counters from a snapshot refreshed every second.
+    let (status_tx, status_rx) = tokio::sync::watch::channel(handle.as_ref().map(|h| h.status()));
+    let db_name = settings.database.redacted();
+    let metrics: stn_server::MetricsFn = Arc::new(move || match &*status_rx.borrow() {
+        Some(status) => crate::metrics::replication(&db_name, status),
+        None => String::new(),
+    });
+    let options = ServeOptions {
+        require_auth,
+        metrics: Some(metrics),
+    };
+    let server = stn_server::serve(station, listener, options, signals::shutdown());
     tokio::pin!(server);
+    let mut refresh = tokio::time::interval(std::time::Duration::from_secs(1));
     let served = loop {
         tokio::select! {
             result = &mut server => break result,
             () = commits.notified() => {
                 if let Some(handle) = &handle {
                     handle.notify_commit();
+                }
+            }
+            _ = refresh.tick() => {
+                if let Some(handle) = &handle {
+                    status_tx.send_replace(Some(handle.status()));
                 }
             }
         }
