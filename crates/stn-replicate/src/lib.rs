@@ -3,10 +3,10 @@
 //!
 //! Write side: [`wal`] reads committed WAL frames, [`db`] turns each sync into
 //! a level-0 LTX file and owns checkpointing, [`replicator`] uploads and
-//! [`compaction`] merges levels
-//! and enforces retention. Read side: [`restore`] plans and applies a chain of
-//! LTX files (and [`legacy`] reads Litestream v0.3 replicas). [`storage`] is
-//! the one seam to object storage; [`config`] reads Litestream's YAML.
+//! enforces retention, [`compaction`] merges levels, and [`lease`] keeps one
+//! writer per replica path. Read side: [`restore`] plans and applies a chain of
+//! LTX files (and [`legacy`] reads Litestream v0.3 replicas). [`storage`] is the
+//! one seam to object storage; [`config`] reads Litestream's YAML.
 
 #![warn(missing_docs)]
 

@@ -7,6 +7,7 @@
 
 mod proxy;
 mod sqld;
+pub mod sqlite;
 
 pub use proxy::CountingProxy;
 pub use sqld::{Sqld, SqldOptions, mint_jwt};
@@ -56,4 +57,17 @@ pub fn wait_for_http_ok(port: u16, path: &str, timeout: std::time::Duration) -> 
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     false
+}
+
+/// Polls `probe` every 20 ms until it returns true or `timeout` passes (then
+/// asks once more, so a probe that just became true is not missed).
+pub fn wait_until(timeout: std::time::Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if probe() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    probe()
 }

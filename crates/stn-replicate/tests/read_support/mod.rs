@@ -1,13 +1,13 @@
 //! Shared by the read-side integration tests: replica configs for the
 //! loopback services, unique key prefixes, LTX fixtures and table dumps.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
-use std::path::Path;
-use std::time::Duration;
 
 use stn_ltx::{Header, Writer};
 use stn_replicate::config::{ReplicaConfig, ReplicaKind};
+pub use stn_testkit::sqlite::{dump, dump_conn, integrity_check};
+pub use stn_testkit::wait_until;
 
 /// Azurite's documented development account and key.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -113,71 +113,4 @@ pub fn ltx_file(
     }
     writer.finish().unwrap();
     out
-}
-
-/// Every user table with a hash per row, in rowid order (Litestream's own
-/// `_litestream_*` tables excluded).
-pub fn dump(path: &Path) -> Vec<(String, Vec<u64>)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap_or_else(|err| panic!("open {}: {err}", path.display()));
-    dump_conn(&conn)
-}
-
-pub fn dump_conn(conn: &rusqlite::Connection) -> Vec<(String, Vec<u64>)> {
-    use rusqlite::types::ValueRef;
-    use std::hash::{Hash, Hasher};
-
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_litestream%' ESCAPE '\\' ORDER BY name")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables
-        .into_iter()
-        .map(|table| {
-            let mut statement = conn
-                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
-                .unwrap();
-            let columns = statement.column_count();
-            let rows = statement
-                .query_map([], |row| {
-                    let mut hasher = std::hash::DefaultHasher::new();
-                    for at in 0..columns {
-                        match row.get_ref(at)? {
-                            ValueRef::Null => 0u8.hash(&mut hasher),
-                            ValueRef::Integer(i) => (1u8, i).hash(&mut hasher),
-                            ValueRef::Real(f) => (2u8, f.to_bits()).hash(&mut hasher),
-                            ValueRef::Text(t) => (3u8, t).hash(&mut hasher),
-                            ValueRef::Blob(b) => (4u8, b).hash(&mut hasher),
-                        }
-                    }
-                    Ok(hasher.finish())
-                })
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            (table, rows)
-        })
-        .collect()
-}
-
-pub fn integrity_check(path: &Path) -> String {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap()
-}
-
-/// Polls `probe` every 100 ms until it returns true or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if probe() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }

@@ -2,7 +2,7 @@
 //! replication options, replica URLs on the loopback services, the real
 //! `litestream restore`, and table dumps to compare.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +12,8 @@ use rusqlite::Connection;
 use stn_replicate::config::{ReplicaConfig, ReplicaKind};
 use stn_replicate::replicator::ReplicationOptions;
 use stn_replicate::storage::ReplicaClient;
+pub use stn_testkit::sqlite::dump;
+pub use stn_testkit::wait_until;
 
 /// A key prefix no other test (or earlier run) uses.
 pub fn unique_prefix(test: &str) -> String {
@@ -123,48 +125,6 @@ pub fn litestream_restore(url: &str, out: &Path) -> Option<()> {
     }
 }
 
-/// Every table with a hash per row, in rowid order.
-pub fn dump(path: &Path) -> Vec<(String, Vec<u64>)> {
-    use rusqlite::types::ValueRef;
-    use std::hash::{Hash, Hasher};
-
-    let conn = Connection::open(path).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables
-        .into_iter()
-        .map(|table| {
-            let mut statement = conn
-                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
-                .unwrap();
-            let columns = statement.column_count();
-            let rows = statement
-                .query_map([], |row| {
-                    let mut hasher = std::hash::DefaultHasher::new();
-                    for at in 0..columns {
-                        match row.get_ref(at)? {
-                            ValueRef::Null => 0u8.hash(&mut hasher),
-                            ValueRef::Integer(i) => (1u8, i).hash(&mut hasher),
-                            ValueRef::Real(f) => (2u8, f.to_bits()).hash(&mut hasher),
-                            ValueRef::Text(t) => (3u8, t).hash(&mut hasher),
-                            ValueRef::Blob(b) => (4u8, b).hash(&mut hasher),
-                        }
-                    }
-                    Ok(hasher.finish())
-                })
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            (table, rows)
-        })
-        .collect()
-}
-
 /// Restores `url` with litestream into `dir/restored.db` and checks it
 /// equals `source` table by table and passes `integrity_check`. Returns
 /// false (test skipped) without litestream.
@@ -212,16 +172,4 @@ pub fn dir_usage(dir: &Path) -> (u64, usize) {
         }
     }
     total
-}
-
-/// Polls `probe` every 20 ms until it returns true or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if probe() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    probe()
 }
