@@ -3,7 +3,6 @@
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
-
 use stn_ltx::{Header, Writer};
 use stn_replicate::config::{ReplicaConfig, ReplicaKind};
 pub use stn_testkit::sqlite::{dump, dump_conn, integrity_check};
