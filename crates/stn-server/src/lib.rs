@@ -89,3 +89,30 @@ pub async fn serve(
     tracing::info!("HTTP API stopped");
     Ok(())
 }
+
+/// Serves only `GET /metrics` with `metrics`' lines until `shutdown` resolves:
+/// the listener of `stn replicate --metrics-addr`, which has no database API.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: MetricsFn,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    text,
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

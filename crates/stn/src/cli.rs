@@ -102,6 +102,9 @@ pub struct ReplicateArgs {
     /// Sync and upload once, then exit.
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9090) [default: `addr` in the config]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
     /// Take the replica's single-writer lease even if another process holds it (it stops uploading within a minute).
     #[arg(long)]
     pub takeover: bool,

@@ -371,3 +371,54 @@ async fn serve_exposes_replication_metrics() {
     );
     kill9(server);
 }
+
+#[test]
+fn replicate_serves_metrics_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let app = app_connection(&db);
+    app.execute_batch("CREATE TABLE t (v); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let replica = format!("file://{}", dir.path().join("replica").display());
+    let port = stn_testkit::free_port();
+    let stn = Stn::local();
+    let child = stn
+        .command(&[
+            "replicate",
+            db.to_str().unwrap(),
+            &replica,
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        stn_testkit::wait_for_http_ok(port, "/metrics", Duration::from_secs(20)),
+        "metrics did not come up"
+    );
+    let fetch = || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    let synced = stn_testkit::wait_until(Duration::from_secs(10), || {
+        fetch()
+            .lines()
+            .any(|l| l.starts_with("stn_replica_txid{") && !l.ends_with(" 0"))
+    });
+    let text = fetch();
+    assert!(synced, "{text}");
+    assert!(text.contains(&format!("db=\"{}\"", db.display())), "{text}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(wait_exit(child, Duration::from_secs(40)).success());
+}

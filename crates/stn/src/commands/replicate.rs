@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::replicator::{ReplicationOptions, ReplicationStatus, Replicator};
 use stn_replicate::restore::{IntegrityCheck, RestoreOptions, restore};
 use stn_replicate::storage::ReplicaClient;
 
@@ -61,6 +61,7 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     };
 
     let mut handles = Vec::new();
+    let mut names = Vec::new();
     for mut job in jobs {
         job.options.lease.takeover = args.takeover;
         if job.restore_if_missing {
@@ -77,24 +78,79 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot start replicating {}", job.db_path.display()))?;
         tracing::info!(db = %job.db_path.display(), txid = handle.status().txid, "replicating");
         handles.push(handle);
+        names.push(job.db_path.display().to_string());
     }
 
-    let exit = if args.once {
-        for handle in &handles {
-            let txid = handle.sync_now().await?;
-            println!("synced TXID {txid:016x}");
-        }
-        ExitCode::SUCCESS
-    } else if let Some(cmd) = args
-        .exec
-        .as_deref()
-        .or(config.as_ref().and_then(|c| c.exec.as_deref()))
-    {
-        run_exec(cmd).await?
-    } else {
-        crate::signals::shutdown().await;
-        ExitCode::SUCCESS
+    // Metrics read a snapshot of the replicators' counters, refreshed every second.
+    let snapshot = || -> Vec<(String, ReplicationStatus)> {
+        names
+            .iter()
+            .cloned()
+            .zip(handles.iter().map(|h| h.status()))
+            .collect()
     };
+    let (status_tx, status_rx) = tokio::sync::watch::channel(snapshot());
+    let metrics_addr = args
+        .metrics_addr
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.addr.clone()));
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = metrics_addr {
+        // Litestream's `addr: ":9090"` means every interface; keep that meaning.
+        let addr = if addr.starts_with(':') {
+            format!("0.0.0.0{addr}")
+        } else {
+            addr
+        };
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
+        let metrics: stn_server::MetricsFn = std::sync::Arc::new(move || {
+            status_rx
+                .borrow()
+                .iter()
+                .map(|(db, status)| crate::metrics::replication(db, status))
+                .collect()
+        });
+        tracing::info!(%addr, "serving metrics");
+        tokio::spawn(stn_server::serve_metrics(listener, metrics, async {
+            let _ = metrics_stopped.await;
+        }));
+    }
+
+    // The waiting future borrows the handles; it ends with this block.
+    let exit: Result<ExitCode> = {
+        let wait = async {
+            if args.once {
+                for handle in &handles {
+                    let txid = handle.sync_now().await?;
+                    println!("synced TXID {txid:016x}");
+                }
+                Ok(ExitCode::SUCCESS)
+            } else if let Some(cmd) = args
+                .exec
+                .as_deref()
+                .or(config.as_ref().and_then(|c| c.exec.as_deref()))
+            {
+                run_exec(cmd).await
+            } else {
+                crate::signals::shutdown().await;
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+        tokio::pin!(wait);
+        let mut refresh = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                exit = &mut wait => break exit,
+                _ = refresh.tick() => {
+                    status_tx.send_replace(snapshot());
+                }
+            }
+        }
+    };
+    let _ = stop_metrics.send(());
+    let exit = exit?;
     let mut failed = false;
     for handle in handles {
         if let Err(e) = handle.shutdown().await {
