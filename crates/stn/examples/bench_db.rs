@@ -63,7 +63,7 @@ fn main() {
     // `median` makes one warm-up call before the measured ones.
     let list_requests = (proxy.requests() - before) as f64 / (runs + 1) as f64;
     row(
-        "cold `agent list --json`, 42 agents, sqld on loopback (median ms; peer: same list on the local file)",
+        "cold `agent list --json`, 42 agents, sqld on loopback (median ms; peer: sqlite3 -json on the local file)",
         ours,
         peer,
     );
