@@ -19,6 +19,9 @@ pub const DATABASE_URL_VARS: &[&str] = &["DATABASE_URL", "STN_DATABASE_URL", "ST
 /// Environment variables for the auth token, in order of precedence.
 pub const AUTH_TOKEN_VARS: &[&str] = &["DATABASE_AUTH_TOKEN", "TURSO_AUTH_TOKEN"];
 
+/// The keys of `config.yaml` that Station reads (the fields of [`ConfigFile`]).
+const OUR_KEYS: &[&str] = &["database_url", "database_auth_token", "api_addr"];
+
 /// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
 /// Accepted so an existing config dir keeps working; anything else is an error.
 const GO_KEYS_NOT_USED: &[&str] = &[
@@ -82,10 +85,11 @@ impl ConfigFile {
             .map_err(|e| config_error(format!("not valid YAML: {e}")))?;
         for key in mapping.keys() {
             let key = key.as_str().unwrap_or("<non-string key>");
-            let ours = ["database_url", "database_auth_token", "api_addr"].contains(&key);
+            let ours = OUR_KEYS.contains(&key);
             if !ours && !GO_KEYS_NOT_USED.contains(&key) {
                 return Err(config_error(format!(
-                    "unknown key `{key}`; known keys: database_url, database_auth_token, api_addr"
+                    "unknown key `{key}`; known keys: {}",
+                    OUR_KEYS.join(", ")
                 )));
             }
             if !ours {
@@ -96,10 +100,7 @@ impl ConfigFile {
             }
         }
         let mut known = mapping;
-        known.retain(|k, _| {
-            k.as_str()
-                .is_some_and(|k| ["database_url", "database_auth_token", "api_addr"].contains(&k))
-        });
+        known.retain(|k, _| k.as_str().is_some_and(|k| OUR_KEYS.contains(&k)));
         yaml_serde::from_value(yaml_serde::Value::Mapping(known))
             .map_err(|e| config_error(format!("{e}")))
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use stn_core::config::Settings;
 use stn_replicate::config::{Config, DbConfig, LoadOptions, ReplicaConfig, ReplicaKind};
 use stn_replicate::storage::ReplicaClient;
@@ -74,9 +74,8 @@ pub fn replicas_for(target: &str, config: Option<&Config>) -> Result<Vec<Replica
 }
 
 fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path)
-        .with_context(|| path.display().to_string())
-        .unwrap_or_else(|_| path.to_path_buf())
+    // Only fails for an empty path or without a current dir: compare as given.
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The S3 replica of the Go original's container example, from
