@@ -20,7 +20,12 @@ pub const DATABASE_URL_VARS: &[&str] = &["DATABASE_URL", "STN_DATABASE_URL", "ST
 pub const AUTH_TOKEN_VARS: &[&str] = &["DATABASE_AUTH_TOKEN", "TURSO_AUTH_TOKEN"];
 
 /// The keys of `config.yaml` that Station reads (the fields of [`ConfigFile`]).
-const OUR_KEYS: &[&str] = &["database_url", "database_auth_token", "api_addr"];
+const OUR_KEYS: &[&str] = &[
+    "database_url",
+    "database_auth_token",
+    "api_addr",
+    "durability",
+];
 
 /// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
 /// Accepted so an existing config dir keeps working; anything else is an error.
@@ -63,6 +68,9 @@ pub struct ConfigFile {
     /// Address `stn serve` listens on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_addr: Option<String>,
+    /// When `stn serve` acknowledges writes to a replicated database: `async` or `sync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<String>,
 }
 
 impl ConfigFile {

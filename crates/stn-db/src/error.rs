@@ -139,6 +139,10 @@ pub enum DbError {
         /// Highest version built in.
         known: u32,
     },
+    /// The write committed locally, but durable mode could not confirm that
+    /// the replica holds it, so it is not acknowledged.
+    #[error("the write was committed locally but is not confirmed in the replica: {0}")]
+    NotReplicated(String),
     /// A blocking task failed to complete.
     #[error("internal error: {0}")]
     Internal(String),
@@ -177,6 +181,9 @@ impl DbError {
                 "an applied migration must never change; install the stn version that applied it"
             }
             DbError::SchemaTooNew { .. } => "upgrade stn to a version that knows this schema",
+            DbError::NotReplicated(_) => {
+                "the replica is unreachable or slow; the write reaches it once replication recovers (`stn replicate status`, /metrics)"
+            }
             DbError::Server { .. }
             | DbError::Protocol { .. }
             | DbError::Constraint { .. }
@@ -192,6 +199,7 @@ impl DbError {
             self,
             DbError::Unreachable { .. }
                 | DbError::Busy { .. }
+                | DbError::NotReplicated(_)
                 | DbError::Server { status: 500.., .. }
         )
     }

@@ -19,6 +19,8 @@ mod split;
 mod url;
 mod value;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 pub use crate::error::{DbError, Result};
@@ -37,9 +39,18 @@ pub struct OpenOptions {
     /// replicator checkpoints once it has copied the WAL.
     pub checkpoint_externally: bool,
     /// Called after every committed write, so a replicator can sync at once
-    /// instead of waiting for its next poll.
-    pub on_commit: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// instead of waiting for its next poll. The write returns once the
+    /// returned future resolves: at once for asynchronous replication, after
+    /// the replica holds it in durable mode. An `Err` (why the replica does
+    /// not hold it) becomes [`DbError::NotReplicated`].
+    pub on_commit: Option<CommitHook>,
 }
+
+/// See [`OpenOptions::on_commit`].
+pub type CommitHook = Arc<dyn Fn() -> CommitWait + Send + Sync>;
+
+/// What a committed write waits for before it returns.
+pub type CommitWait = Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send>>;
 
 impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

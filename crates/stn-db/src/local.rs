@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
+use crate::CommitHook;
 use crate::error::DbError;
 use crate::value::{ResultSet, Row, Statement, Value};
 
@@ -28,7 +29,7 @@ pub(crate) struct LocalDb {
 #[derive(Clone, Default)]
 pub(crate) struct LocalOptions {
     pub(crate) checkpoint_externally: bool,
-    pub(crate) on_commit: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) on_commit: Option<CommitHook>,
 }
 
 impl LocalDb {
@@ -67,28 +68,30 @@ impl LocalDb {
 
     pub(crate) async fn query(self: &Arc<Self>, stmt: Statement) -> Result<ResultSet, DbError> {
         let this = Arc::clone(self);
-        blocking(move || {
+        let (result, wrote) = blocking(move || {
             let reader = this.take_reader()?;
             let readonly = reader
                 .prepare_cached(&stmt.sql)
                 .map(|s| s.readonly())
                 .map_err(|e| this.error(e));
             let result = match readonly {
-                Ok(true) => run(&reader, &stmt).map_err(|e| this.error(e)),
+                Ok(true) => (run(&reader, &stmt).map_err(|e| this.error(e)), false),
                 // Writes (INSERT … RETURNING and friends) go through the writer.
                 Ok(false) => {
                     let written = this.with_writer(|w| run(w, &stmt));
-                    if written.is_ok() {
-                        this.committed();
-                    }
-                    written
+                    let wrote = written.is_ok();
+                    (written, wrote)
                 }
-                Err(e) => Err(e),
+                Err(e) => (Err(e), false),
             };
             this.return_reader(reader);
-            result
+            Ok(result)
         })
-        .await
+        .await?;
+        if wrote {
+            self.committed().await?;
+        }
+        result
     }
 
     pub(crate) async fn batch(
@@ -110,17 +113,17 @@ impl LocalDb {
                 Ok(results)
             })
         })
-        .await;
-        if result.is_ok() {
-            self.committed();
-        }
-        result
+        .await?;
+        self.committed().await?;
+        Ok(result)
     }
 
-    /// Tells the replicator (if any) that a transaction just committed.
-    fn committed(&self) {
-        if let Some(on_commit) = &self.options.on_commit {
-            on_commit();
+    /// Tells the replicator (if any) that a transaction just committed, and
+    /// waits for what it asks (nothing, or the replica in durable mode).
+    async fn committed(&self) -> Result<(), DbError> {
+        match &self.options.on_commit {
+            Some(on_commit) => on_commit().await.map_err(DbError::NotReplicated),
+            None => Ok(()),
         }
     }
 

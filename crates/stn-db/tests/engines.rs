@@ -339,6 +339,7 @@ async fn local_commit_notifications_and_external_checkpointing() {
         checkpoint_externally: true,
         on_commit: Some(std::sync::Arc::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
+            Box::pin(std::future::ready(Ok(())))
         })),
     };
     let db = Database::open_with(&url, &options).await.unwrap();
@@ -377,4 +378,32 @@ async fn local_commit_notifications_and_external_checkpointing() {
         wal > 1000 * 4096,
         "WAL was checkpointed behind the replicator's back: {wal} bytes"
     );
+}
+
+#[tokio::test]
+async fn a_write_the_commit_hook_rejects_is_committed_but_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(dir.path().join("d.db").to_str().unwrap()).unwrap();
+    let plain = Database::open(&url).await.unwrap();
+    plain.migrate(MIGRATIONS).await.unwrap();
+    let options = stn_db::OpenOptions {
+        checkpoint_externally: true,
+        on_commit: Some(std::sync::Arc::new(|| {
+            Box::pin(std::future::ready(Err("replica down".to_owned())))
+        })),
+    };
+    let db = Database::open_with(&url, &options).await.unwrap();
+    let error = db
+        .execute("INSERT INTO parent (name) VALUES ('x')", params![])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DbError::NotReplicated(_)), "{error:?}");
+    assert!(error.to_string().contains("replica down"), "{error}");
+    assert!(error.is_transient() && error.hint().is_some());
+    // Not acknowledged does not mean lost: the row is there locally.
+    let rows = plain
+        .query("SELECT name FROM parent", params![])
+        .await
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1);
 }

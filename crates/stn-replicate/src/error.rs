@@ -134,6 +134,10 @@ pub enum Error {
         /// The last error, if it stopped because of one.
         reason: Option<String>,
     },
+    /// A sync shared by several writers failed (the first gets the
+    /// original error, the others its text).
+    #[error("sync failed: {0}")]
+    SyncFailed(String),
     /// Not every replica reached a TXID in time.
     #[error("{url}: TXID {txid:016x} not replicated within {seconds} s (replica holds {replicated:016x}){}", last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
     NotReplicated {

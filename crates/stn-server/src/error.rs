@@ -76,6 +76,7 @@ fn database_unavailable(error: &DbError) -> bool {
             | DbError::Open { .. }
             | DbError::MigrationChanged { .. }
             | DbError::SchemaTooNew { .. }
+            | DbError::NotReplicated(_)
     )
 }
 

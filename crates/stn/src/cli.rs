@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use stn_replicate::replicator::Durability;
 
 /// Station: a self-hosted platform for AI agents.
 #[derive(Debug, Parser)]
@@ -191,8 +192,15 @@ pub struct ServeArgs {
     /// Take the replica's single-writer lease even if another process holds it (it stops uploading within a minute).
     #[arg(long)]
     pub takeover: bool,
+    /// When API writes are acknowledged: `async` (once committed locally) or `sync` (once every replica holds them) [default: durability in config.yaml or the Litestream config, async]
+    #[arg(long, env = "STN_DURABILITY", value_name = "MODE", value_parser = parse_durability)]
+    pub durability: Option<Durability>,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
+}
+
+fn parse_durability(text: &str) -> Result<Durability, String> {
+    text.parse()
 }
 
 /// `-e/--env/--environment ENV`.

@@ -138,6 +138,8 @@ pub struct DbConfig {
     pub max_sync_wal_bytes: u64,
     /// `restore-if-db-not-exists`: restore from the replica at startup when the file is missing.
     pub restore_if_db_not_exists: bool,
+    /// `durability` (Station's own key): `async` (default) or `sync`.
+    pub durability: crate::replicator::Durability,
     /// From `replica:` or `replicas:`; Station allows several.
     pub replicas: Vec<ReplicaConfig>,
 }

@@ -101,6 +101,7 @@ struct RawDb {
     max_sync_wal_bytes: Option<u64>,
     #[serde(default)]
     restore_if_db_not_exists: bool,
+    durability: Option<String>,
     #[serde(default)]
     snapshot: RawSnapshot,
     replica: Option<RawReplica>,
@@ -299,6 +300,12 @@ fn resolve_db(context: &str, db: RawDb, defaults: &RawReplicaSettings) -> Result
             .collect::<Result<Vec<_>, _>>()?,
         (None, _) => return Err(format!("{context}: a `replica` is required")),
     };
+    let durability = match non_empty(db.durability) {
+        Some(text) => text
+            .parse()
+            .map_err(|err| format!("{context}.durability: {err}"))?,
+        None => Default::default(),
+    };
     let truncate_page_n = match db.truncate_page_n {
         None | Some(0) => super::DEFAULT_TRUNCATE_PAGE_N,
         Some(pages) => pages,
@@ -320,6 +327,7 @@ fn resolve_db(context: &str, db: RawDb, defaults: &RawReplicaSettings) -> Result
             .max_sync_wal_bytes
             .unwrap_or(super::DEFAULT_MAX_SYNC_WAL_BYTES),
         restore_if_db_not_exists: db.restore_if_db_not_exists,
+        durability,
         replicas,
     })
 }

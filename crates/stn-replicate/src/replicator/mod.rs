@@ -17,7 +17,7 @@
 mod options;
 mod replica;
 
-pub use options::ReplicationOptions;
+pub use options::{Durability, ReplicationOptions};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,16 +40,27 @@ pub struct Replicator;
 /// Controls a running replicator. Dropping it without
 /// [`ReplicatorHandle::shutdown`] stops the tasks without a final upload.
 pub struct ReplicatorHandle {
-    shared: Arc<Shared>,
-    commit: Arc<Notify>,
-    requests: mpsc::Sender<oneshot::Sender<Result<u64>>>,
+    waiter: ReplicaWaiter,
     stop: watch::Sender<bool>,
-    replica_txids: Vec<watch::Receiver<u64>>,
     tasks: Vec<JoinHandle<()>>,
     /// One per replica: ends with the lease to release, or with
     /// [`Error::LeaseLost`].
     leases: Vec<JoinHandle<Result<Lease>>>,
 }
+
+/// Syncs and waits for replicas on behalf of writers (durable mode). Cheap
+/// to clone; every clone talks to the same replicator.
+#[derive(Clone)]
+pub struct ReplicaWaiter {
+    shared: Arc<Shared>,
+    commit: Arc<Notify>,
+    requests: mpsc::Sender<SyncRequest>,
+    replica_txids: Vec<watch::Receiver<u64>>,
+}
+
+/// Asks the database task for a sync that starts after the request was
+/// made; answered with the local TXID.
+type SyncRequest = oneshot::Sender<Result<u64>>;
 
 /// A point-in-time view of replication, for status output and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,7 +170,8 @@ impl Replicator {
 
         let (local_tx, local_rx) = watch::channel(local_txid);
         let (stop, stop_rx) = watch::channel(false);
-        let (requests, requests_rx) = mpsc::channel(16);
+        // Room for every writer of a busy server to queue for the next sync.
+        let (requests, requests_rx) = mpsc::channel(1024);
         let commit = Arc::new(Notify::new());
         let mut tasks = Vec::new();
         let mut replica_txids = Vec::new();
@@ -198,11 +210,13 @@ impl Replicator {
         };
         tasks.push(tokio::spawn(db_task.run()));
         Ok(ReplicatorHandle {
-            shared,
-            commit,
-            requests,
+            waiter: ReplicaWaiter {
+                shared,
+                commit,
+                requests,
+                replica_txids,
+            },
             stop,
-            replica_txids,
             tasks,
             leases: lease_tasks,
         })
@@ -250,15 +264,85 @@ impl ReplicatorHandle {
     /// a sync starts within milliseconds, or at the end of the current
     /// `sync_interval` when one just ran (commits in between coalesce).
     pub fn notify_commit(&self) {
-        self.commit.notify_one();
+        self.waiter.notify_commit();
     }
 
     /// Syncs now (ignoring `sync_interval`), waits until every replica
     /// holds the result, and returns its TXID.
     pub async fn sync_now(&self) -> Result<u64> {
+        self.waiter.sync_now().await
+    }
+
+    /// Resolves when every replica holds `txid`. Makes no request itself.
+    pub async fn wait_replicated(&self, txid: u64) -> Result<()> {
+        self.waiter.wait_replicated(txid).await
+    }
+
+    /// A handle for writers: to report commits, or to wait for the
+    /// replicas (durable mode).
+    pub fn waiter(&self) -> ReplicaWaiter {
+        self.waiter.clone()
+    }
+
+    /// Current counters and positions.
+    pub fn status(&self) -> ReplicationStatus {
+        self.waiter.status()
+    }
+
+    /// Syncs what is committed, keeps uploading until every replica holds
+    /// it or `shutdown_sync_timeout` passes, then stops every task, releases
+    /// the leases and closes the database (without checkpointing it).
+    /// Returns [`Error::LeaseLost`] if a replica's lease was taken over.
+    pub async fn shutdown(self) -> Result<()> {
+        let timeout = self.waiter.shared.options.shutdown_sync_timeout;
+        let result = self.waiter.sync_now_within(timeout).await.map(drop);
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let mut held = Vec::new();
+        let mut lost = None;
+        for task in self.leases {
+            match task.await {
+                Ok(Ok(lease)) => held.push(lease),
+                Ok(Err(e)) => lost = lost.or(Some(e)),
+                // A panicked lease task renews no more: the lease lapses.
+                Err(_) => {}
+            }
+        }
+        release_all(held).await;
+        let shared = Arc::clone(&self.waiter.shared);
+        blocking(&shared.db_path.clone(), move || shared.lock_db().close()).await?;
+        match lost {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+}
+
+impl ReplicaWaiter {
+    /// See [`ReplicatorHandle::notify_commit`].
+    pub fn notify_commit(&self) {
+        self.commit.notify_one();
+    }
+
+    /// Syncs now (ignoring `sync_interval`) and waits until every replica
+    /// holds the result; returns its TXID. Concurrent callers share one
+    /// sync and one upload per replica.
+    pub async fn sync_now(&self) -> Result<u64> {
         let txid = self.sync_local().await?;
         self.wait_replicated(txid).await?;
         Ok(txid)
+    }
+
+    /// [`ReplicaWaiter::sync_now`], failing with [`Error::NotReplicated`]
+    /// (naming the lagging replica) after `timeout`.
+    pub async fn sync_now_within(&self, timeout: Duration) -> Result<u64> {
+        let txid = self.sync_local().await?;
+        match tokio::time::timeout(timeout, self.wait_replicated(txid)).await {
+            Ok(done) => done.map(|()| txid),
+            Err(_) => Err(self.not_replicated(txid, timeout)),
+        }
     }
 
     /// Resolves when every replica holds `txid`. Makes no request itself.
@@ -275,42 +359,6 @@ impl ReplicatorHandle {
     /// Current counters and positions.
     pub fn status(&self) -> ReplicationStatus {
         lock(&self.shared.status).clone()
-    }
-
-    /// Syncs what is committed, keeps uploading until every replica holds
-    /// it or `shutdown_sync_timeout` passes, then stops every task, releases
-    /// the leases and closes the database (without checkpointing it).
-    /// Returns [`Error::LeaseLost`] if a replica's lease was taken over.
-    pub async fn shutdown(self) -> Result<()> {
-        let timeout = self.shared.options.shutdown_sync_timeout;
-        let result = match self.sync_local().await {
-            Ok(txid) => match tokio::time::timeout(timeout, self.wait_replicated(txid)).await {
-                Ok(done) => done,
-                Err(_) => Err(self.not_replicated(txid, timeout)),
-            },
-            Err(e) => Err(e),
-        };
-        self.stop.send_replace(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
-        let mut held = Vec::new();
-        let mut lost = None;
-        for task in self.leases {
-            match task.await {
-                Ok(Ok(lease)) => held.push(lease),
-                Ok(Err(e)) => lost = lost.or(Some(e)),
-                // A panicked lease task renews no more: the lease lapses.
-                Err(_) => {}
-            }
-        }
-        release_all(held).await;
-        let shared = Arc::clone(&self.shared);
-        blocking(&self.shared.db_path, move || shared.lock_db().close()).await?;
-        match lost {
-            Some(e) => Err(e),
-            None => result,
-        }
     }
 
     /// Asks the database task for an immediate sync; returns the local TXID.
@@ -402,7 +450,7 @@ impl LeaseTask {
 struct DbTask {
     shared: Arc<Shared>,
     commit: Arc<Notify>,
-    requests: mpsc::Receiver<oneshot::Sender<Result<u64>>>,
+    requests: mpsc::Receiver<SyncRequest>,
     stop: watch::Receiver<bool>,
     local_txid: watch::Sender<u64>,
 }
@@ -419,11 +467,17 @@ impl DbTask {
             tokio::select! {
                 _ = self.stop.changed() => return,
                 request = self.requests.recv() => {
-                    let Some(reply) = request else { return };
+                    let Some(first) = request else { return };
+                    // Group commit: everyone who asked before this sync
+                    // starts is served by it.
+                    let mut replies = vec![first];
+                    while let Ok(more) = self.requests.try_recv() {
+                        replies.push(more);
+                    }
                     let result = self.sync().await;
                     last_sync = Instant::now();
                     due = None;
-                    let _ = reply.send(result);
+                    answer(replies, result);
                 }
                 () = self.commit.notified() => {
                     due.get_or_insert(last_sync + options.sync_interval);
@@ -531,6 +585,27 @@ impl Shared {
         };
         if let Err(e) = self.meta.remove_l0_where(|t| t <= removable) {
             tracing::warn!(error = %e, "could not remove local L0 files");
+        }
+    }
+}
+
+/// Sends one sync's result to everyone it served.
+fn answer(replies: Vec<SyncRequest>, result: Result<u64>) {
+    match result {
+        Ok(txid) => {
+            for reply in replies {
+                let _ = reply.send(Ok(txid));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let mut replies = replies.into_iter();
+            if let Some(first) = replies.next() {
+                let _ = first.send(Err(e));
+            }
+            for reply in replies {
+                let _ = reply.send(Err(Error::SyncFailed(message.clone())));
+            }
         }
     }
 }

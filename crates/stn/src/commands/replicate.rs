@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::replicator::{ReplicationOptions, ReplicationStatus, Replicator};
+use stn_replicate::replicator::{Durability, ReplicationOptions, ReplicationStatus, Replicator};
 use stn_replicate::restore::{IntegrityCheck, RestoreOptions, restore};
 use stn_replicate::storage::ReplicaClient;
 
@@ -64,6 +64,13 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     let mut names = Vec::new();
     for mut job in jobs {
         job.options.lease.takeover = args.takeover;
+        if job.options.durability == Durability::Sync {
+            // Another process makes the writes; nothing here can hold them back.
+            tracing::warn!(
+                db = %job.db_path.display(),
+                "`durability: sync` only applies to `stn serve`; `stn replicate` replicates asynchronously"
+            );
+        }
         if job.restore_if_missing {
             restore_if_missing(&job.db_path, &job.replicas).await?;
         }

@@ -5,16 +5,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
-use stn_db::{Database, OpenOptions};
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_db::{CommitHook, Database, OpenOptions};
+use stn_replicate::replicator::{Durability, ReplicaWaiter, ReplicationOptions, Replicator};
 use stn_replicate::storage::ReplicaClient;
 use stn_server::ServeOptions;
-use tokio::sync::Notify;
 
 use crate::cli::ServeArgs;
 use crate::commands::replicate::restore_if_missing;
@@ -43,15 +42,14 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         restore_if_missing(&r.db_path, &r.replicas).await?;
     }
 
-    // Commits made through the API wake the replicator at once.
-    let commits = Arc::new(Notify::new());
-    let on_commit: Option<Arc<dyn Fn() + Send + Sync>> = replication.as_ref().map(|_| {
-        let commits = Arc::clone(&commits);
-        Arc::new(move || commits.notify_one()) as Arc<dyn Fn() + Send + Sync>
-    });
+    // Set once the replicator runs; writes before that (migrations at
+    // start) reach the replica with its first sync.
+    let waiter = Arc::new(OnceLock::new());
     let open_options = OpenOptions {
         checkpoint_externally: replication.is_some(),
-        on_commit,
+        on_commit: replication
+            .as_ref()
+            .map(|r| commit_hook(&r.options, Arc::clone(&waiter))),
     };
     let db = Database::open_with(&settings.database, &open_options).await?;
     let station = Station::new(db, Layout::new(&settings.config_dir));
@@ -72,8 +70,15 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             let urls: Vec<String> = r.replicas.iter().map(|c| c.url().to_owned()).collect();
             let mut options = r.options;
             options.lease.takeover = args.takeover;
+            let durability = options.durability;
             let handle = Replicator::start(r.db_path, r.replicas, options).await?;
-            tracing::info!(replicas = ?urls, txid = handle.status().txid, "replicating");
+            let _ = waiter.set(handle.waiter());
+            tracing::info!(
+                replicas = ?urls,
+                txid = handle.status().txid,
+                durability = durability.as_str(),
+                "replicating"
+            );
             Some(handle)
         }
         None => None,
@@ -100,11 +105,6 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let served = loop {
         tokio::select! {
             result = &mut server => break result,
-            () = commits.notified() => {
-                if let Some(handle) = &handle {
-                    handle.notify_commit();
-                }
-            }
             _ = refresh.tick() => {
                 if let Some(handle) = &handle {
                     status_tx.send_replace(Some(handle.status()));
@@ -120,7 +120,66 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What every committed API write does: wake the replicator (async), or
+/// also wait until every replica holds it (sync), so a write is only
+/// acknowledged once it cannot be lost.
+fn commit_hook(options: &ReplicationOptions, waiter: Arc<OnceLock<ReplicaWaiter>>) -> CommitHook {
+    let durability = options.durability;
+    let timeout = options.durable_timeout;
+    Arc::new(move || {
+        let waiter = waiter.get().cloned();
+        Box::pin(async move {
+            let Some(waiter) = waiter else {
+                return Ok(());
+            };
+            match durability {
+                Durability::Async => {
+                    waiter.notify_commit();
+                    Ok(())
+                }
+                Durability::Sync => waiter
+                    .sync_now_within(timeout)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+            }
+        })
+    })
+}
+
+/// `--durability` (or `$STN_DURABILITY`), then `durability` in config.yaml,
+/// then the Litestream config's (`from_config`).
+fn durability(
+    settings: &Settings,
+    args: &ServeArgs,
+    from_config: Durability,
+) -> Result<Durability> {
+    if let Some(durability) = args.durability {
+        return Ok(durability);
+    }
+    match &settings.file.durability {
+        Some(text) => text.parse().map_err(|e: String| {
+            anyhow::anyhow!("{}: durability: {e}", settings.config_file().display())
+        }),
+        None => Ok(from_config),
+    }
+}
+
 fn replication_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replication>> {
+    let replication = replicas_for(settings, args)?;
+    let Some(mut replication) = replication else {
+        if durability(settings, args, Durability::Async)? == Durability::Sync {
+            bail!(
+                "durability `sync` needs a replica: pass --replica URL or --replicate (or set LITESTREAM_S3_BUCKET)"
+            );
+        }
+        return Ok(None);
+    };
+    replication.options.durability = durability(settings, args, replication.options.durability)?;
+    Ok(Some(replication))
+}
+
+fn replicas_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replication>> {
     // The Go original's container example configures S3 through these variables.
     let from_env = if args.replica.is_none() && !args.replicate {
         replication::s3_replica_from_env(&|var| std::env::var(var).ok())?
