@@ -2,13 +2,15 @@
 
 use std::fmt::Write as _;
 
-use stn_replicate::replicator::ReplicationStatus;
+use std::time::SystemTime;
+
+use stn_replicate::replicator::{ReplicaStatus, ReplicationStatus};
 
 /// Prometheus lines for one replicated database.
 pub fn replication(db: &str, status: &ReplicationStatus) -> String {
     let mut out = String::new();
     let db = escape(db);
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (labels, value) in samples {
@@ -20,39 +22,48 @@ pub fn replication(db: &str, status: &ReplicationStatus) -> String {
         "stn_replication_txid",
         "gauge",
         "TXID of the newest local LTX file.",
-        vec![(db_label.clone(), status.txid)],
+        vec![(db_label.clone(), status.txid as f64)],
     );
     family(
         "stn_replication_syncs_total",
         "counter",
         "Local syncs (L0 files written).",
-        vec![(db_label.clone(), status.syncs)],
+        vec![(db_label.clone(), status.syncs as f64)],
     );
     family(
         "stn_replication_full_images_total",
         "counter",
         "Full images written (first sync and recoveries).",
-        vec![(db_label.clone(), status.full_images)],
+        vec![(db_label.clone(), status.full_images as f64)],
     );
     family(
         "stn_replication_checkpoints_total",
         "counter",
         "WAL checkpoints run by the replicator.",
-        vec![(db_label.clone(), status.checkpoints)],
+        vec![(db_label.clone(), status.checkpoints as f64)],
     );
     family(
         "stn_replication_wal_size_bytes",
         "gauge",
         "WAL size at the last sync.",
-        vec![(db_label.clone(), status.wal_size)],
+        vec![(db_label.clone(), status.wal_size as f64)],
     );
     family(
         "stn_replication_sync_error",
         "gauge",
         "1 while the last local sync failed.",
-        vec![(db_label.clone(), u64::from(status.last_error.is_some()))],
+        vec![(
+            db_label.clone(),
+            f64::from(u8::from(status.last_error.is_some())),
+        )],
     );
-    let per_replica = |value: &dyn Fn(&stn_replicate::replicator::ReplicaStatus) -> u64| {
+    family(
+        "stn_replication_sync_errors_total",
+        "counter",
+        "Local syncs and checkpoints that failed.",
+        vec![(db_label.clone(), status.sync_errors as f64)],
+    );
+    let per_replica = |value: &dyn Fn(&ReplicaStatus) -> f64| {
         status
             .replicas
             .iter()
@@ -68,43 +79,60 @@ pub fn replication(db: &str, status: &ReplicationStatus) -> String {
         "stn_replica_txid",
         "gauge",
         "Highest TXID the replica holds.",
-        per_replica(&|r| r.txid),
+        per_replica(&|r| r.txid as f64),
     );
     family(
         "stn_replica_lag_txids",
         "gauge",
         "Local TXIDs not yet in the replica.",
-        per_replica(&|r| status.txid.saturating_sub(r.txid)),
+        per_replica(&|r| status.txid.saturating_sub(r.txid) as f64),
     );
     family(
         "stn_replica_uploads_total",
         "counter",
         "Files uploaded to the replica.",
-        per_replica(&|r| r.uploads),
+        per_replica(&|r| r.uploads as f64),
     );
     family(
         "stn_replica_upload_bytes_total",
         "counter",
         "Bytes uploaded to the replica.",
-        per_replica(&|r| r.bytes),
+        per_replica(&|r| r.bytes as f64),
     );
     family(
         "stn_replica_compactions_total",
         "counter",
         "Compacted files written to the replica.",
-        per_replica(&|r| r.compactions),
+        per_replica(&|r| r.compactions as f64),
     );
     family(
         "stn_replica_deletes_total",
         "counter",
         "Files deleted by retention.",
-        per_replica(&|r| r.deletes),
+        per_replica(&|r| r.deletes as f64),
     );
     family(
         "stn_replica_error",
         "gauge",
         "1 while the last upload to the replica failed.",
-        per_replica(&|r| u64::from(r.last_error.is_some())),
+        per_replica(&|r| f64::from(u8::from(r.last_error.is_some()))),
+    );
+    family(
+        "stn_replica_errors_total",
+        "counter",
+        "Failed uploads, compactions, listings and lease requests.",
+        per_replica(&|r| r.errors as f64),
+    );
+    let now = SystemTime::now();
+    family(
+        "stn_replica_lag_seconds",
+        "gauge",
+        "Seconds since the replica first lacked a local TXID it still lacks (0 when it holds all).",
+        per_replica(&|r| {
+            r.behind_since
+                .and_then(|since| now.duration_since(since).ok())
+                .map_or(0.0, |lag| lag.as_secs_f64())
+        }),
     );
     out
 }

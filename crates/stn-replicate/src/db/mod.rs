@@ -200,13 +200,7 @@ impl Db {
         let txid = self.position.txid;
         self.meta.remove_temporary_files()?;
         self.meta.remove_l0_where(|t| t > txid)?;
-        if replica_txid > txid {
-            tracing::info!(db = %self.path.display(), local = txid, replica = replica_txid,
-                "replica is ahead of the local position; continuing after it with a full image");
-            self.meta.remove_l0_where(|_| true)?;
-            self.position.txid = replica_txid;
-            self.needs_full_image = true;
-        }
+        self.skip_past(replica_txid)?;
         if !self.needs_full_image {
             // Under the barrier nothing commits, so once the rest of the WAL
             // is synced the read transaction starts at the position.
@@ -225,6 +219,21 @@ impl Db {
             }
         }
         self.write_full_image()
+    }
+
+    /// When a replica is ahead of the local position (`replica_txid` above
+    /// it), drops the local L0 files and continues numbering after the
+    /// replica with a full image at the next sync.
+    pub fn skip_past(&mut self, replica_txid: u64) -> Result<()> {
+        if replica_txid <= self.position.txid {
+            return Ok(());
+        }
+        tracing::info!(db = %self.path.display(), local = self.position.txid, replica = replica_txid,
+            "replica is ahead of the local position; continuing after it with a full image");
+        self.meta.remove_l0_where(|_| true)?;
+        self.position.txid = replica_txid;
+        self.needs_full_image = true;
+        Ok(())
     }
 
     /// Turns everything committed since the last sync into L0 files (one

@@ -43,9 +43,9 @@ pub struct ReplicatorHandle {
     waiter: ReplicaWaiter,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// One per replica: ends with the lease to release, or with
-    /// [`Error::LeaseLost`].
-    leases: Vec<JoinHandle<Result<Lease>>>,
+    /// One per replica: ends with the lease to release (none if it was
+    /// never taken), or with [`Error::LeaseLost`] / [`Error::LeaseHeld`].
+    leases: Vec<JoinHandle<Result<Option<Lease>>>>,
 }
 
 /// Syncs and waits for replicas on behalf of writers (durable mode). Cheap
@@ -75,6 +75,8 @@ pub struct ReplicationStatus {
     pub checkpoints: u64,
     /// WAL file size at the last sync, in bytes.
     pub wal_size: u64,
+    /// Local syncs and checkpoints that failed.
+    pub sync_errors: u64,
     /// The last local sync or checkpoint error, cleared by a success; a
     /// lost replica lease stays here until shutdown.
     pub last_error: Option<String>,
@@ -97,6 +99,11 @@ pub struct ReplicaStatus {
     pub bytes: u64,
     /// Files deleted by retention.
     pub deletes: u64,
+    /// Failed uploads, compactions, listings and lease requests.
+    pub errors: u64,
+    /// Since when the replica has lacked a local TXID (`None` while it
+    /// holds all of them): the replication lag.
+    pub behind_since: Option<std::time::SystemTime>,
     /// The last error, cleared by the next successful upload.
     pub last_error: Option<String>,
 }
@@ -107,6 +114,8 @@ struct Shared {
     db_path: PathBuf,
     meta: MetaDir,
     options: ReplicationOptions,
+    /// Levels listed on a replica.
+    levels: Vec<u8>,
     status: Mutex<ReplicationStatus>,
     /// Per replica: local L0 files up to this TXID are no longer needed.
     released_l0: Mutex<Vec<u64>>,
@@ -115,31 +124,63 @@ struct Shared {
 }
 
 impl Replicator {
-    /// Takes each replica's lease (failing with [`Error::LeaseHeld`] when
-    /// another process holds one), lists each replica once to learn what it
-    /// holds, opens the database, resumes from the local position (or
-    /// writes a full image, numbered after the highest replica TXID if a
-    /// replica is ahead), and starts the tasks. Fails if a replica cannot be
-    /// listed; leases taken by a failed start are released.
+    /// Takes each replica's lease and lists what it holds, opens the
+    /// database, resumes from the local position (or writes a full image,
+    /// numbered after the highest replica TXID if a replica is ahead), and
+    /// starts the tasks.
+    ///
+    /// A replica that cannot be reached within `attach_timeout` (down,
+    /// missing bucket, wrong credentials) does not stop the start: its task
+    /// keeps trying, its error is in the status, local L0 files wait for
+    /// it, and it catches up once reachable. Fails when another process
+    /// holds a replica's lease ([`Error::LeaseHeld`]) or the database
+    /// cannot be opened; leases taken by a failed start are released.
     pub async fn start(
         db_path: PathBuf,
         replicas: Vec<ReplicaClient>,
         options: ReplicationOptions,
     ) -> Result<ReplicatorHandle> {
-        let mut leases = Vec::with_capacity(replicas.len());
+        let levels = levels(&options);
+        let mut attached = Vec::with_capacity(replicas.len());
         for client in &replicas {
-            match Lease::acquire(client, &options.lease).await {
-                Ok(lease) => leases.push(lease),
-                Err(e) => {
-                    release_all(leases).await;
+            match tokio::time::timeout(options.attach_timeout, attach(client, &options, &levels))
+                .await
+            {
+                Ok(Ok((lease, files))) => attached.push(Some((lease, files))),
+                Ok(Err(e)) if is_fatal_at_start(&e) => {
+                    release_all(attached.into_iter().flatten().map(|(lease, _)| lease)).await;
                     return Err(e);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(replica = client.url(), error = %e,
+                        "replica unavailable at start; serving anyway and retrying it");
+                    attached.push(None);
+                }
+                Err(_) => {
+                    tracing::warn!(replica = client.url(), timeout = ?options.attach_timeout,
+                        "replica did not answer at start; serving anyway and retrying it");
+                    attached.push(None);
                 }
             }
         }
-        let (listed, db) = match open(&db_path, &replicas, &options).await {
-            Ok(opened) => opened,
+        let replica_max = attached
+            .iter()
+            .flatten()
+            .map(|(_, files)| files.max_txid())
+            .max()
+            .unwrap_or(0);
+        let path = db_path.clone();
+        let db_options = options.db.clone();
+        let opened = blocking(&db_path, move || {
+            let mut db = Db::open(&path, db_options)?;
+            db.start(replica_max)?;
+            Ok(db)
+        })
+        .await;
+        let db = match opened {
+            Ok(db) => db,
             Err(e) => {
-                release_all(leases).await;
+                release_all(attached.into_iter().flatten().map(|(lease, _)| lease)).await;
                 return Err(e);
             }
         };
@@ -147,10 +188,13 @@ impl Replicator {
         let status = ReplicationStatus {
             replicas: replicas
                 .iter()
-                .zip(&listed)
-                .map(|(client, files)| ReplicaStatus {
+                .zip(&attached)
+                .map(|(client, attached)| ReplicaStatus {
                     url: client.url().to_owned(),
-                    txid: files.max_txid(),
+                    txid: attached.as_ref().map_or(0, |(_, files)| files.max_txid()),
+                    last_error: attached
+                        .is_none()
+                        .then(|| "not reachable yet; retrying".to_owned()),
                     ..ReplicaStatus::default()
                 })
                 .collect(),
@@ -162,6 +206,7 @@ impl Replicator {
             db: Mutex::new(db),
             db_path,
             options,
+            levels,
             status: Mutex::new(status),
             released_l0: Mutex::new(vec![0; replicas.len()]),
             lease_lost: Mutex::new(None),
@@ -170,30 +215,35 @@ impl Replicator {
 
         let (local_tx, local_rx) = watch::channel(local_txid);
         let (stop, stop_rx) = watch::channel(false);
-        // Room for every writer of a busy server to queue for the next sync.
         let (requests, requests_rx) = mpsc::channel(1024);
         let commit = Arc::new(Notify::new());
         let mut tasks = Vec::new();
         let mut replica_txids = Vec::new();
         let mut lease_tasks = Vec::new();
-        for (index, ((client, files), lease)) in
-            replicas.into_iter().zip(listed).zip(leases).enumerate()
-        {
-            let (txid, txid_rx) = watch::channel(files.max_txid());
+        for (index, (client, attached)) in replicas.into_iter().zip(attached).enumerate() {
+            let (lease, files) = attached.unzip();
+            let (txid, txid_rx) = watch::channel(files.as_ref().map_or(0, ReplicaFiles::max_txid));
             replica_txids.push(txid_rx);
+            let (leased, lease_rx) = oneshot::channel();
             let task = ReplicaTask {
                 index,
-                client,
-                files,
+                client: client.clone(),
+                files: files.clone().unwrap_or_default(),
                 shared: Arc::clone(&shared),
                 txid,
                 local_txid: local_rx.clone(),
+                requests: requests.clone(),
                 stop: stop_rx.clone(),
             };
-            let replica = tokio::spawn(task.run());
+            let replica = match files {
+                Some(_) => tokio::spawn(task.run()),
+                None => tokio::spawn(task.attach_and_run(lease_rx)),
+            };
             let lease_task = LeaseTask {
                 index,
+                client,
                 lease,
+                leased: Some(leased),
                 shared: Arc::clone(&shared),
                 stop: stop_rx.clone(),
                 replica: replica.abort_handle(),
@@ -223,35 +273,38 @@ impl Replicator {
     }
 }
 
-/// Lists what each replica holds and opens the database at a TXID after
-/// all of them.
-async fn open(
-    db_path: &std::path::Path,
-    replicas: &[ReplicaClient],
-    options: &ReplicationOptions,
-) -> Result<(Vec<ReplicaFiles>, Db)> {
+/// The levels a replica is listed at: L0, the compaction levels and snapshots.
+fn levels(options: &ReplicationOptions) -> Vec<u8> {
     let mut levels: Vec<u8> = (0..=options.compaction.levels.len() as u8).collect();
     levels.push(SNAPSHOT_LEVEL);
-    let mut listed = Vec::with_capacity(replicas.len());
-    for client in replicas {
-        listed.push(ReplicaFiles::list(client, &levels).await?);
-    }
-    let replica_max = listed.iter().map(ReplicaFiles::max_txid).max().unwrap_or(0);
+    levels
+}
 
-    let path = db_path.to_owned();
-    let db_options = options.db.clone();
-    let db = blocking(db_path, move || {
-        let mut db = Db::open(&path, db_options)?;
-        db.start(replica_max)?;
-        Ok(db)
-    })
-    .await?;
-    Ok((listed, db))
+/// Takes the replica's lease and lists what it holds.
+async fn attach(
+    client: &ReplicaClient,
+    options: &ReplicationOptions,
+    levels: &[u8],
+) -> Result<(Lease, ReplicaFiles)> {
+    let lease = Lease::acquire(client, &options.lease).await?;
+    match ReplicaFiles::list(client, levels).await {
+        Ok(files) => Ok((lease, files)),
+        Err(e) => {
+            release_all([lease]).await;
+            Err(e)
+        }
+    }
+}
+
+/// Errors that must stop a start rather than be retried: another writer
+/// owns the replica (or its lease file is damaged).
+fn is_fatal_at_start(error: &Error) -> bool {
+    matches!(error, Error::LeaseHeld { .. } | Error::CorruptFile { .. })
 }
 
 /// Releases leases after a failed start or at shutdown. A lease that cannot
 /// be released lapses after its TTL, so failures are only logged.
-async fn release_all(leases: Vec<Lease>) {
+async fn release_all(leases: impl IntoIterator<Item = Lease>) {
     for lease in leases {
         if let Err(e) = lease.release().await {
             tracing::warn!(error = %e, "could not release a replica lease; it lapses after its TTL");
@@ -304,7 +357,7 @@ impl ReplicatorHandle {
         let mut lost = None;
         for task in self.leases {
             match task.await {
-                Ok(Ok(lease)) => held.push(lease),
+                Ok(Ok(lease)) => held.extend(lease),
                 Ok(Err(e)) => lost = lost.or(Some(e)),
                 // A panicked lease task renews no more: the lease lapses.
                 Err(_) => {}
@@ -396,11 +449,16 @@ impl ReplicaWaiter {
     }
 }
 
-/// Renews one replica's lease every `lease.renew_every` until stopped; if
-/// the lease is lost, stops that replica's task and records why.
+/// Takes one replica's lease if the start could not, then renews it every
+/// `lease.renew_every` until stopped; if the lease is lost (or turns out to
+/// be held by another process), stops that replica's task and records why.
 struct LeaseTask {
     index: usize,
-    lease: Lease,
+    client: ReplicaClient,
+    /// `None` when the replica was not reachable at start.
+    lease: Option<Lease>,
+    /// Tells a replica that was not reachable at start that it may list.
+    leased: Option<oneshot::Sender<()>>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     /// The replica's upload task.
@@ -408,41 +466,84 @@ struct LeaseTask {
 }
 
 impl LeaseTask {
-    async fn run(mut self) -> Result<Lease> {
+    async fn run(mut self) -> Result<Option<Lease>> {
+        let mut lease = match self.lease.take() {
+            Some(lease) => lease,
+            None => match self.acquire().await {
+                Some(Ok(lease)) => lease,
+                Some(Err(e)) => return Err(self.give_up(e)),
+                None => return Ok(None),
+            },
+        };
+        // Already attached replicas dropped the receiver: nothing to tell.
+        if let Some(leased) = self.leased.take() {
+            let _ = leased.send(());
+        }
         let every = self.shared.options.lease.renew_every;
         let mut next = Instant::now() + every;
         loop {
             tokio::select! {
                 // Also when the handle is dropped: the lease then lapses.
-                _ = self.stop.changed() => return Ok(self.lease),
+                _ = self.stop.changed() => return Ok(Some(lease)),
                 () = sleep_until(next) => {}
             }
-            match self.lease.renew().await {
+            match lease.renew().await {
                 Ok(()) => next = Instant::now() + every,
-                Err(e @ Error::LeaseLost { .. }) => {
-                    self.replica.abort();
-                    tracing::error!(error = %e, "stopped replicating to a replica");
-                    let message = e.to_string();
-                    // Nothing more is uploaded there; local L0 files need not wait for it.
-                    self.shared.release_local_l0(self.index, u64::MAX);
-                    self.shared.update_replica(self.index, |status| {
-                        status.last_error = Some(message.clone());
-                    });
-                    lock(&self.shared.status).last_error = Some(message.clone());
-                    *lock(&self.shared.lease_lost) = Some(message);
-                    return Err(e);
-                }
+                Err(e @ Error::LeaseLost { .. }) => return Err(self.give_up(e)),
                 Err(e) => {
                     // Retry sooner. Renewal swaps only our own last version,
                     // so a late retry can never overwrite a new holder.
                     tracing::warn!(error = %e, "lease renewal failed; retrying");
                     let message = format!("lease renewal: {e}");
-                    self.shared
-                        .update_replica(self.index, |status| status.last_error = Some(message));
+                    self.shared.replica_failed(self.index, message);
                     next = Instant::now() + every / 4;
                 }
             }
         }
+    }
+
+    /// Tries to take the lease until it is taken, refused for good
+    /// (`Some(Err)`), or the replicator stops (`None`).
+    async fn acquire(&mut self) -> Option<Result<Lease>> {
+        let mut backoff = Duration::ZERO;
+        loop {
+            match Lease::acquire(&self.client, &self.shared.options.lease).await {
+                Ok(lease) => {
+                    tracing::info!(
+                        replica = self.client.url(),
+                        "replica reachable; took its lease"
+                    );
+                    return Some(Ok(lease));
+                }
+                Err(e) if is_fatal_at_start(&e) => return Some(Err(e)),
+                Err(e) => {
+                    backoff = replica::next_backoff(backoff);
+                    tracing::warn!(replica = self.client.url(), error = %e, retry_in = ?backoff,
+                        "cannot take the replica's lease");
+                    self.shared
+                        .replica_failed(self.index, format!("lease: {e}"));
+                }
+            }
+            tokio::select! {
+                _ = self.stop.changed() => return None,
+                () = tokio::time::sleep(backoff) => {}
+            }
+        }
+    }
+
+    /// Stops the replica for good: nothing more is uploaded there.
+    fn give_up(&self, e: Error) -> Error {
+        self.replica.abort();
+        tracing::error!(error = %e, "stopped replicating to a replica");
+        let message = e.to_string();
+        // Local L0 files need not wait for this replica any more.
+        self.shared.release_local_l0(self.index, u64::MAX);
+        self.shared.update_replica(self.index, |status| {
+            status.last_error = Some(message.clone());
+        });
+        lock(&self.shared.status).last_error = Some(message.clone());
+        *lock(&self.shared.lease_lost) = Some(message);
+        e
     }
 }
 
@@ -526,6 +627,12 @@ impl DbTask {
         match result {
             Ok(txid) => {
                 self.shared.publish_db_stats();
+                let now = std::time::SystemTime::now();
+                for replica in &mut lock(&self.shared.status).replicas {
+                    if replica.txid < *txid {
+                        replica.behind_since.get_or_insert(now);
+                    }
+                }
                 self.local_txid.send_if_modified(|held| {
                     let moved = *held != *txid;
                     *held = *txid;
@@ -534,7 +641,9 @@ impl DbTask {
             }
             Err(e) => {
                 tracing::warn!(db = %self.shared.db_path.display(), error = %e, "sync failed");
-                lock(&self.shared.status).last_error = Some(e.to_string());
+                let mut status = lock(&self.shared.status);
+                status.last_error = Some(e.to_string());
+                status.sync_errors += 1;
             }
         }
     }
@@ -565,6 +674,14 @@ impl Shared {
         status.checkpoints = stats.checkpoints;
         status.wal_size = stats.wal_size;
         status.last_error = lock(&self.lease_lost).clone();
+    }
+
+    /// Records a failed request to replica `index`.
+    fn replica_failed(&self, index: usize, message: String) {
+        self.update_replica(index, |status| {
+            status.errors += 1;
+            status.last_error = Some(message);
+        });
     }
 
     fn update_replica(&self, index: usize, update: impl FnOnce(&mut ReplicaStatus)) {

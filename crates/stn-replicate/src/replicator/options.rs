@@ -25,6 +25,9 @@ pub struct ReplicationOptions {
     pub compaction: CompactionOptions,
     /// The single-writer lease taken on every replica.
     pub lease: LeaseOptions,
+    /// How long the start waits for each replica before serving without it
+    /// (it keeps being retried) (10 s).
+    pub attach_timeout: Duration,
     /// When the application's writes are acknowledged.
     pub durability: Durability,
     /// In durable mode, how long a write waits for the replicas before it
@@ -77,6 +80,7 @@ impl Default for ReplicationOptions {
             db: DbOptions::default(),
             compaction: CompactionOptions::default(),
             lease: LeaseOptions::default(),
+            attach_timeout: Duration::from_secs(10),
             durability: Durability::Async,
             durable_timeout: Duration::from_secs(10),
         }
@@ -117,6 +121,7 @@ impl ReplicationOptions {
                 retention_enabled: config.retention_enabled,
             },
             lease: defaults.lease,
+            attach_timeout: defaults.attach_timeout,
             durability: db.durability,
             durable_timeout: defaults.durable_timeout,
         }

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use super::Shared;
+use super::{Shared, SyncRequest};
 use crate::compaction::{self, ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::error::{Error, Result};
 use crate::storage::{LtxFileInfo, ReplicaClient};
@@ -32,10 +32,71 @@ pub(super) struct ReplicaTask {
     /// TXID this replica holds, published for `wait_replicated`.
     pub(super) txid: watch::Sender<u64>,
     pub(super) local_txid: watch::Receiver<u64>,
+    /// To ask the database task for a sync.
+    pub(super) requests: mpsc::Sender<SyncRequest>,
     pub(super) stop: watch::Receiver<bool>,
 }
 
+/// The next wait between retries of a failing replica: doubling from 250 ms
+/// to [`MAX_BACKOFF`].
+pub(super) fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF)
+}
+
 impl ReplicaTask {
+    /// For a replica that was not reachable at start: waits for its lease,
+    /// lists it (retrying until it answers), continues the local numbering
+    /// after it if it is ahead, then runs.
+    pub(super) async fn attach_and_run(mut self, leased: oneshot::Receiver<()>) {
+        tokio::select! {
+            _ = self.stop.changed() => return,
+            taken = leased => if taken.is_err() { return },
+        }
+        let mut backoff = Duration::ZERO;
+        loop {
+            match ReplicaFiles::list(&self.client, &self.shared.levels).await {
+                Ok(files) => break self.files = files,
+                Err(e) => {
+                    backoff = next_backoff(backoff);
+                    self.failed("listing", &e, backoff);
+                }
+            }
+            tokio::select! {
+                _ = self.stop.changed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+        }
+        let held = self.files.max_txid();
+        let caught_up = held >= *self.local_txid.borrow();
+        self.shared.update_replica(self.index, |status| {
+            status.txid = held;
+            status.last_error = None;
+            if caught_up {
+                status.behind_since = None;
+            }
+        });
+        self.txid.send_replace(held);
+        if held > *self.local_txid.borrow() {
+            let shared = Arc::clone(&self.shared);
+            let skipped =
+                tokio::task::spawn_blocking(move || shared.lock_db().skip_past(held)).await;
+            let (reply, answer) = oneshot::channel();
+            let synced = match skipped {
+                Ok(Ok(())) => self.requests.send(reply).await.is_ok() && answer.await.is_ok(),
+                _ => false,
+            };
+            if !synced {
+                // The database task reports its own errors; a retry comes
+                // with the next sync, which writes the full image.
+                tracing::warn!(
+                    replica = self.client.url(),
+                    "could not continue after the replica's TXID yet"
+                );
+            }
+        }
+        self.run().await
+    }
+
     pub(super) async fn run(mut self) {
         let options = self.shared.options.compaction.clone();
         let mut level_due: Vec<SystemTime> = options
@@ -47,7 +108,7 @@ impl ReplicaTask {
         let mut backoff = Duration::ZERO;
         loop {
             if let Err(e) = self.upload_pending().await {
-                backoff = (backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF);
+                backoff = next_backoff(backoff);
                 self.failed("upload", &e, backoff);
             } else {
                 backoff = Duration::ZERO;
@@ -154,11 +215,15 @@ impl ReplicaTask {
         let size = file.size;
         self.files.add(file);
         let txid = self.files.max_txid();
+        let caught_up = txid >= *self.local_txid.borrow();
         self.shared.update_replica(self.index, |status| {
             status.txid = txid;
             status.uploads += 1;
             status.bytes += size;
             status.last_error = None;
+            if caught_up {
+                status.behind_since = None;
+            }
         });
         self.txid.send_replace(txid);
         self.release_local_l0();
@@ -267,9 +332,8 @@ impl ReplicaTask {
 
     fn failed(&self, what: &str, error: &Error, retry_in: Duration) {
         tracing::warn!(replica = self.client.url(), %error, retry_in = ?retry_in, "{what} failed");
-        let message = format!("{what}: {error}");
         self.shared
-            .update_replica(self.index, |status| status.last_error = Some(message));
+            .replica_failed(self.index, format!("{what}: {error}"));
     }
 }
 

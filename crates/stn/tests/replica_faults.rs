@@ -1,0 +1,340 @@
+//! A replica that cannot be written — directory full or read-only, bucket
+//! missing, wrong credentials — never stops `stn serve`: the API keeps
+//! answering, the error is in the log and in /metrics, and once the replica
+//! is fixed it catches up with every write in between.
+//!
+//! Full and read-only directories need a small filesystem: a tmpfs mounted
+//! for the test (root only; skipped with a message elsewhere).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Stn;
+
+/// The well-known Azurite development account.
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// `stn serve` with its log in a file; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(stn: &Stn, replica: &str, env: &[(&str, &str)]) -> Server {
+        let port = stn_testkit::free_port();
+        let log = stn
+            .config_dir()
+            .join(format!("serve-{}.log", stn_testkit::free_port()));
+        let mut cmd = stn.command(&[
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--replica",
+            replica,
+        ]);
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_CA_BUNDLE")
+            .env("STN_LOG", "info");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start stn serve");
+        let server = Server { child, port, log };
+        assert!(
+            stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
+            "serve did not come up: {}",
+            server.log_text()
+        );
+        server
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Creates agent `name` with an incompressible prompt of `size` bytes.
+    async fn create_agent(&self, name: &str, size: usize) {
+        let prompt: String = (0..size)
+            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+            .collect();
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/api/v1/agents", self.port))
+            .json(&serde_json::json!({"name": name, "prompt": prompt, "description": "d"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            201,
+            "the API must keep working: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|line| line.starts_with(&format!("{name}{{")))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    }
+
+    /// Waits (the /metrics snapshot refreshes every second) until `probe`
+    /// holds for metric `name`.
+    async fn wait_metric(&self, name: &str, within: Duration, probe: impl Fn(f64) -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = self.metric(name).await;
+            if probe(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} = {value} after {within:?}; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the replica holds every local TXID.
+    async fn wait_caught_up(&self, within: Duration) {
+        self.wait_metric("stn_replica_error", within, |v| v == 0.0)
+            .await;
+        self.wait_metric("stn_replica_lag_txids", within, |v| v == 0.0)
+            .await;
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Restores `replica` with `stn restore` and checks it equals `db`.
+fn assert_restores(stn: &Stn, replica: &str, db: &Path, env: &[(&str, &str)]) {
+    let out = stn.config_dir().join("restored.db");
+    let mut cmd = stn.command(&["restore", "-o", out.to_str().unwrap(), replica]);
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_CA_BUNDLE");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let restored = cmd.output().unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(stn_testkit::sqlite::integrity_check(&out), "ok");
+    assert_eq!(
+        stn_testkit::sqlite::dump(&out),
+        stn_testkit::sqlite::dump(db)
+    );
+}
+
+/// A tmpfs of `size` mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` (test skipped) where mounting is not allowed.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_replica_directory_then_space_freed() {
+    let Some(fs) = Tmpfs::mount("384k") else {
+        return;
+    };
+    let replica = format!("file://{}", fs.path().join("replica").display());
+    let stn = Stn::local();
+    let server = Server::start(&stn, &replica, &[]);
+    // About 1.5 MB of incompressible prompts: far more than fits.
+    for i in 0..48 {
+        server.create_agent(&format!("full-{i}"), 32 * 1024).await;
+    }
+    server
+        .wait_metric("stn_replica_errors_total", Duration::from_secs(20), |v| {
+            v > 0.0
+        })
+        .await;
+    assert!(
+        server.log_text().contains("No space left on device"),
+        "{}",
+        server.log_text()
+    );
+    server.create_agent("while-full", 100).await;
+
+    fs.remount("size=64m");
+    server.wait_caught_up(Duration::from_secs(60)).await;
+    server.kill();
+    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_replica_directory_then_writable() {
+    let Some(fs) = Tmpfs::mount("64m") else {
+        return;
+    };
+    let replica = format!("file://{}", fs.path().join("replica").display());
+    let stn = Stn::local();
+    let server = Server::start(&stn, &replica, &[]);
+    server.create_agent("before", 1000).await;
+    server.wait_caught_up(Duration::from_secs(20)).await;
+
+    fs.remount("ro");
+    for i in 0..10 {
+        server.create_agent(&format!("read-only-{i}"), 1000).await;
+    }
+    server
+        .wait_metric("stn_replica_error", Duration::from_secs(20), |v| v == 1.0)
+        .await;
+    assert!(
+        server.log_text().contains("Read-only file system"),
+        "{}",
+        server.log_text()
+    );
+
+    fs.remount("rw");
+    server.wait_caught_up(Duration::from_secs(60)).await;
+    server.kill();
+    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_bucket_then_created() {
+    let Some(endpoint) = stn_testkit::service("STN_TEST_S3_ENDPOINT") else {
+        return;
+    };
+    let bucket = format!("stn-missing-{:08x}", rand::random::<u32>());
+    let replica =
+        format!("s3://{bucket}/db?endpoint={endpoint}&region=us-east-1&force-path-style=true");
+    let stn = Stn::local();
+    // With no local database, serve would restore first, and refuses to
+    // start when the replica cannot be read.
+    stn.ok(&["db", "migrate"]);
+    let server = Server::start(&stn, &replica, &[]);
+    for i in 0..5 {
+        server.create_agent(&format!("no-bucket-{i}"), 1000).await;
+    }
+    server
+        .wait_metric("stn_replica_error", Duration::from_secs(20), |v| v == 1.0)
+        .await;
+    assert!(
+        server.log_text().contains(&bucket),
+        "the error names the bucket: {}",
+        server.log_text()
+    );
+
+    // moto creates a bucket on an unsigned PUT.
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+    server.create_agent("after", 1000).await;
+    server.wait_caught_up(Duration::from_secs(60)).await;
+    server.kill();
+    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_then_fixed() {
+    let (Some(endpoint), Some(container)) = (
+        stn_testkit::service("STN_TEST_AZURE_ENDPOINT"),
+        stn_testkit::service("STN_TEST_BUCKET"),
+    ) else {
+        return;
+    };
+    let prefix = format!("wrong-key-{:08x}", rand::random::<u32>());
+    let replica = format!(
+        "abs://{AZURITE_ACCOUNT}@{container}/{prefix}?endpoint={endpoint}/{AZURITE_ACCOUNT}"
+    );
+    // A well-formed key that is not the account's.
+    let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let stn = Stn::local();
+    stn.ok(&["db", "migrate"]);
+    let server = Server::start(&stn, &replica, &[("AZURE_STORAGE_ACCOUNT_KEY", wrong)]);
+    for i in 0..5 {
+        server.create_agent(&format!("wrong-key-{i}"), 1000).await;
+    }
+    server
+        .wait_metric("stn_replica_errors_total", Duration::from_secs(20), |v| {
+            v > 0.0
+        })
+        .await;
+    let log = server.log_text();
+    assert!(log.contains("403") || log.contains("uthenticat"), "{log}");
+    assert!(!log.contains(wrong), "the key must never be logged");
+
+    // Fixed by restarting with the right key: the writes made meanwhile
+    // waited in the local L0 files.
+    server.kill();
+    let right = [("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)];
+    let server = Server::start(&stn, &replica, &right);
+    server.create_agent("after", 1000).await;
+    server.wait_caught_up(Duration::from_secs(60)).await;
+    server.kill();
+    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &right);
+}
