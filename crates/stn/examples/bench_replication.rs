@@ -9,6 +9,8 @@
 //! usage: bench_replication PATH_TO_STN PATH_TO_LITESTREAM
 //! `STN_BENCH_SCALE` (default 1) scales every duration and the size of C.
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::Connection;
+
+use support::percentile;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tool {
@@ -919,16 +923,6 @@ impl Bench {
         std::fs::create_dir_all(&dir).expect("create a work dir");
         dir
     }
-}
-
-fn percentile(values: &[f64], at: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let index = ((sorted.len() as f64 * at) as usize).min(sorted.len() - 1);
-    sorted[index]
 }
 
 fn row(what: &str, ours: f64, peer: f64, decimals: usize) {

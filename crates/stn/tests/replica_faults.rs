@@ -262,6 +262,51 @@ async fn read_only_replica_directory_then_writable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
+    let Some(fs) = Tmpfs::mount("64m") else {
+        return;
+    };
+    let replica = format!("file://{}", fs.path().join("replica").display());
+    let stn = Stn::local();
+    let server = Server::start(&stn, &replica, &[("STN_DURABILITY", "sync")]);
+    server.create_agent("before", 1000).await;
+
+    fs.remount("ro");
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/v1/agents", server.port))
+        .json(&serde_json::json!({"name": "unconfirmed", "prompt": "p", "description": "d"}))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("committed locally but is not confirmed in the replica"),
+        "{body}"
+    );
+    assert!(waited < Duration::from_secs(15), "gave up after {waited:?}");
+
+    // Not acknowledged is not lost: once the replica is writable again it
+    // gets the write, and new writes are acknowledged again.
+    fs.remount("rw");
+    server.create_agent("after", 1000).await;
+    server.kill();
+    let db = stn.config_dir().join("station.db");
+    assert_restores(&stn, &replica, &db, &[]);
+    let names = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT name FROM agents ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(names, ["before", "unconfirmed", "after"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn missing_bucket_then_created() {
     let Some(endpoint) = stn_testkit::service("STN_TEST_S3_ENDPOINT") else {
         return;

@@ -32,14 +32,15 @@ fn with_s3_keys(cmd: &mut Command) -> &mut Command {
 }
 
 fn serve(stn: &Stn, replica: &str) -> (Child, u16) {
+    serve_with(stn, replica, &[])
+}
+
+fn serve_with(stn: &Stn, replica: &str, extra: &[&str]) -> (Child, u16) {
     let port = stn_testkit::free_port();
-    let mut cmd = stn.command(&[
-        "serve",
-        "--addr",
-        &format!("127.0.0.1:{port}"),
-        "--replica",
-        replica,
-    ]);
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--addr", &addr, "--replica", replica];
+    args.extend(extra);
+    let mut cmd = stn.command(&args);
     with_s3_keys(&mut cmd);
     let child = cmd
         .stdout(Stdio::null())
@@ -58,21 +59,42 @@ fn kill9(mut child: Child) {
     child.wait().expect("wait");
 }
 
-async fn disaster_recovery(replica: &str) {
+/// What a write's acknowledgement promises.
+#[derive(Clone, Copy, PartialEq)]
+enum Durability {
+    /// In the replica within the sync interval (1 s).
+    Async,
+    /// In the replica once acknowledged.
+    Sync,
+}
+
+async fn disaster_recovery(replica: &str, durability: Durability) {
     let stn = Stn::local();
-    let (server, port) = serve(&stn, replica);
+    let extra: &[&str] = match durability {
+        Durability::Async => &[],
+        Durability::Sync => &["--durability", "sync"],
+    };
+    let (server, port) = serve_with(&stn, replica, extra);
     let http = reqwest::Client::new();
-    for i in 0..12 {
-        let response = http
-            .post(format!("http://127.0.0.1:{port}/api/v1/agents"))
-            .json(&serde_json::json!({"name": format!("agent-{i}"), "prompt": "p", "description": "d"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+    // Concurrent writers, as an API server sees them.
+    let writes = (0..12).map(|i| {
+        let http = http.clone();
+        async move {
+            http.post(format!("http://127.0.0.1:{port}/api/v1/agents"))
+                .json(&serde_json::json!({"name": format!("agent-{i}"), "prompt": "p", "description": "d"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    for status in futures::future::join_all(writes).await {
+        assert_eq!(status, 201);
     }
-    // Asynchronous replication: a commit reaches the replica within the sync interval (1 s).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    if durability == Durability::Async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    // Durable mode: killed the moment the last write was acknowledged.
     kill9(server);
 
     // The machine is lost: the database and everything next to it is gone.
@@ -104,7 +126,11 @@ async fn disaster_recovery(replica: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_restores_a_lost_database_from_a_file_replica() {
     let replica_dir = tempfile::tempdir().unwrap();
-    disaster_recovery(&format!("file://{}", replica_dir.path().display())).await;
+    disaster_recovery(
+        &format!("file://{}", replica_dir.path().display()),
+        Durability::Async,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +138,34 @@ async fn serve_restores_a_lost_database_from_s3() {
     let Some(url) = s3_url(&unique("dr")) else {
         return;
     };
-    disaster_recovery(&url).await;
+    disaster_recovery(&url, Durability::Async).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn durable_writes_survive_a_crash_right_after_their_acknowledgement() {
+    let Some(url) = s3_url(&unique("durable")) else {
+        return;
+    };
+    disaster_recovery(&url, Durability::Sync).await;
+}
+
+#[test]
+fn durable_mode_without_a_replica_is_refused() {
+    let stn = Stn::local();
+    let err = stn.fails(&["serve", "--durability", "sync"], 1);
+    assert!(err.contains("durability `sync` needs a replica"), "{err}");
+    let err = stn.fails(&["serve", "--durability", "always"], 2);
+    assert!(err.contains("unknown durability `always`"), "{err}");
+    std::fs::write(
+        stn.config_dir().join("config.yaml"),
+        "durability: eventually\n",
+    )
+    .unwrap();
+    let err = stn.fails(&["serve"], 1);
+    assert!(
+        err.contains("config.yaml: durability: unknown durability `eventually`"),
+        "{err}"
+    );
 }
 
 /// An application's connection: WAL mode and a busy timeout, as apps sharing

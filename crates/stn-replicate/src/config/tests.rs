@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::replicator::Durability;
 
 fn parse(text: &str) -> Result<Config> {
     Config::parse(
@@ -169,6 +170,21 @@ fn unknown_keys_are_errors_naming_key_and_file() {
             "{message} should name {expected}"
         );
     }
+}
+
+#[test]
+fn durability_is_async_unless_set_to_sync() {
+    let text = "dbs:\n  - path: /a.db\n    durability: sync\n    replica:\n      url: s3://b/p\n  - path: /b.db\n    replica:\n      url: s3://b/q\n";
+    let config = parse(text).unwrap();
+    assert_eq!(config.dbs[0].durability, Durability::Sync);
+    assert_eq!(config.dbs[1].durability, Durability::Async);
+    let message = parse_err(
+        "dbs:\n  - path: /a.db\n    durability: always\n    replica:\n      url: s3://b/p\n",
+    );
+    assert!(
+        message.contains("dbs[0].durability") && message.contains("`always`"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -116,6 +116,8 @@ struct Shared {
     options: ReplicationOptions,
     /// Levels listed on a replica.
     levels: Vec<u8>,
+    /// Woken whenever a replica holds a new TXID.
+    uploaded: Notify,
     status: Mutex<ReplicationStatus>,
     /// Per replica: local L0 files up to this TXID are no longer needed.
     released_l0: Mutex<Vec<u64>>,
@@ -207,6 +209,7 @@ impl Replicator {
             db_path,
             options,
             levels,
+            uploaded: Notify::new(),
             status: Mutex::new(status),
             released_l0: Mutex::new(vec![0; replicas.len()]),
             lease_lost: Mutex::new(None),
@@ -547,6 +550,10 @@ impl LeaseTask {
     }
 }
 
+/// Longest a sync request waits for replicas busy with an earlier upload
+/// before it is synced anyway (a replica may be down for good).
+const MAX_GROUP_WAIT: Duration = Duration::from_secs(1);
+
 /// The task that owns the database: syncs, checkpoints, answers `sync_now`.
 struct DbTask {
     shared: Arc<Shared>,
@@ -564,22 +571,23 @@ impl DbTask {
         // `Some` while a sync is wanted: when it may run at the earliest.
         let mut due: Option<Instant> = None;
         let mut last_sync = Instant::now() - options.sync_interval;
+        // Sync requests not yet served, and since when the first waits.
+        let mut replies: Vec<SyncRequest> = Vec::new();
+        let mut waiting: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = self.stop.changed() => return,
                 request = self.requests.recv() => {
-                    let Some(first) = request else { return };
-                    // Group commit: everyone who asked before this sync
-                    // starts is served by it.
-                    let mut replies = vec![first];
+                    let Some(request) = request else { return };
+                    waiting.get_or_insert_with(Instant::now);
+                    replies.push(request);
                     while let Ok(more) = self.requests.try_recv() {
                         replies.push(more);
                     }
-                    let result = self.sync().await;
-                    last_sync = Instant::now();
-                    due = None;
-                    answer(replies, result);
                 }
+                () = self.shared.uploaded.notified(), if !replies.is_empty() => {}
+                () = sleep_until(waiting.unwrap_or_else(Instant::now) + MAX_GROUP_WAIT),
+                    if waiting.is_some() => {}
                 () = self.commit.notified() => {
                     due.get_or_insert(last_sync + options.sync_interval);
                 }
@@ -595,6 +603,16 @@ impl DbTask {
                     // Errors are recorded in the status; the monitor retries.
                     let _ = self.sync().await;
                 }
+            }
+            // Group commit: while a replica is still uploading the last
+            // sync, requests gather, and then share one sync and one upload.
+            let waited_long = waiting.is_some_and(|since| since.elapsed() >= MAX_GROUP_WAIT);
+            if !replies.is_empty() && (waited_long || self.shared.replicas_idle()) {
+                let result = self.sync().await;
+                last_sync = Instant::now();
+                due = None;
+                waiting = None;
+                answer(std::mem::take(&mut replies), result);
             }
         }
     }
@@ -674,6 +692,16 @@ impl Shared {
         status.checkpoints = stats.checkpoints;
         status.wal_size = stats.wal_size;
         status.last_error = lock(&self.lease_lost).clone();
+    }
+
+    /// True when every replica holds the newest local TXID (no upload in
+    /// flight or waiting).
+    fn replicas_idle(&self) -> bool {
+        let status = lock(&self.status);
+        status
+            .replicas
+            .iter()
+            .all(|replica| replica.txid >= status.txid)
     }
 
     /// Records a failed request to replica `index`.

@@ -226,6 +226,7 @@ impl ReplicaTask {
             }
         });
         self.txid.send_replace(txid);
+        self.shared.uploaded.notify_one();
         self.release_local_l0();
     }
 
