@@ -159,6 +159,14 @@ fn assert_restores(stn: &Stn, replica: &str, db: &Path, env: &[(&str, &str)]) {
     );
 }
 
+/// Once the replica is fixed, it catches up with every write, and a
+/// restore equals the server's database.
+async fn assert_catches_up(server: Server, stn: &Stn, replica: &str, env: &[(&str, &str)]) {
+    server.wait_caught_up(Duration::from_secs(60)).await;
+    server.kill();
+    assert_restores(stn, replica, &stn.config_dir().join("station.db"), env);
+}
+
 /// A tmpfs of `size` mounted for one test, unmounted when dropped.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -185,6 +193,10 @@ impl Tmpfs {
         self.dir.path()
     }
 
+    fn replica_url(&self) -> String {
+        format!("file://{}", self.path().join("replica").display())
+    }
+
     fn remount(&self, options: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,{options}")])
@@ -206,7 +218,7 @@ async fn full_replica_directory_then_space_freed() {
     let Some(fs) = Tmpfs::mount("384k") else {
         return;
     };
-    let replica = format!("file://{}", fs.path().join("replica").display());
+    let replica = fs.replica_url();
     let stn = Stn::local();
     let server = Server::start(&stn, &replica, &[]);
     // About 1.5 MB of incompressible prompts: far more than fits.
@@ -226,9 +238,7 @@ async fn full_replica_directory_then_space_freed() {
     server.create_agent("while-full", 100).await;
 
     fs.remount("size=64m");
-    server.wait_caught_up(Duration::from_secs(60)).await;
-    server.kill();
-    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+    assert_catches_up(server, &stn, &replica, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,7 +246,7 @@ async fn read_only_replica_directory_then_writable() {
     let Some(fs) = Tmpfs::mount("64m") else {
         return;
     };
-    let replica = format!("file://{}", fs.path().join("replica").display());
+    let replica = fs.replica_url();
     let stn = Stn::local();
     let server = Server::start(&stn, &replica, &[]);
     server.create_agent("before", 1000).await;
@@ -256,9 +266,7 @@ async fn read_only_replica_directory_then_writable() {
     );
 
     fs.remount("rw");
-    server.wait_caught_up(Duration::from_secs(60)).await;
-    server.kill();
-    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+    assert_catches_up(server, &stn, &replica, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,7 +274,7 @@ async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
     let Some(fs) = Tmpfs::mount("64m") else {
         return;
     };
-    let replica = format!("file://{}", fs.path().join("replica").display());
+    let replica = fs.replica_url();
     let stn = Stn::local();
     let server = Server::start(&stn, &replica, &[("STN_DURABILITY", "sync")]);
     server.create_agent("before", 1000).await;
@@ -339,9 +347,7 @@ async fn missing_bucket_then_created() {
         .unwrap();
     assert!(created.status().is_success(), "{created:?}");
     server.create_agent("after", 1000).await;
-    server.wait_caught_up(Duration::from_secs(60)).await;
-    server.kill();
-    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &[]);
+    assert_catches_up(server, &stn, &replica, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,7 +385,5 @@ async fn wrong_credentials_then_fixed() {
     let right = [("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)];
     let server = Server::start(&stn, &replica, &right);
     server.create_agent("after", 1000).await;
-    server.wait_caught_up(Duration::from_secs(60)).await;
-    server.kill();
-    assert_restores(&stn, &replica, &stn.config_dir().join("station.db"), &right);
+    assert_catches_up(server, &stn, &replica, &right).await;
 }
