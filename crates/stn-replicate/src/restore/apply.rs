@@ -3,7 +3,10 @@
 //!
 //! Nothing touches the output path before every file has been downloaded
 //! and fully verified, so a corrupt replica fails the restore naming the
-//! object key and leaves an existing database exactly as it was.
+//! object key and leaves an existing database exactly as it was. Each file
+//! is decoded once, while `OUT.tmp` is written (every page and checksum is
+//! checked on the way); only when that fails are the files verified one by
+//! one, to name the damaged object.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -60,6 +63,16 @@ async fn download_and_write(
     Ok(bytes)
 }
 
+/// A downloaded file of the plan.
+struct Staged {
+    path: PathBuf,
+    /// The object's key, to name it in errors.
+    key: String,
+    /// The plan step it is, while its pages are still unverified (rebased
+    /// copies were verified while rewritten).
+    unverified: Option<Step>,
+}
+
 /// Downloads and verifies every step, `options.parallelism` at a time;
 /// returns the local files in plan order and the bytes downloaded.
 async fn download_all(
@@ -67,7 +80,7 @@ async fn download_all(
     plan: &Plan,
     options: &RestoreOptions,
     staging: &Path,
-) -> Result<(Vec<PathBuf>, u64)> {
+) -> Result<(Vec<Staged>, u64)> {
     let total_bytes: u64 = plan.steps.iter().map(|step| step.file.size).sum();
     let total_files = plan.steps.len();
     let mut done = (0usize, 0u64);
@@ -75,7 +88,7 @@ async fn download_all(
     let mut downloads = futures::stream::iter(plan.steps.iter().enumerate())
         .map(|(at, step)| stage_one(client, step, staging.join(format!("{at:05}.ltx"))))
         .buffered(options.parallelism.max(1));
-    while let Some((path, size)) = downloads.try_next().await? {
+    while let Some((staged_file, size)) = downloads.try_next().await? {
         done = (done.0 + 1, done.1 + size);
         options.report(RestoreProgress::Downloaded {
             files_done: done.0,
@@ -83,14 +96,15 @@ async fn download_all(
             bytes_done: done.1,
             bytes: total_bytes,
         });
-        staged.push(path);
+        staged.push(staged_file);
     }
     Ok((staged, done.1))
 }
 
-/// Downloads one file and verifies it completely; a file that overlaps
-/// earlier steps is rewritten to start at `step.from_txid`.
-async fn stage_one(client: &ReplicaClient, step: &Step, path: PathBuf) -> Result<(PathBuf, u64)> {
+/// Downloads one file and checks its header; a file that overlaps
+/// earlier steps is rewritten to start at `step.from_txid` (and so
+/// verified completely).
+async fn stage_one(client: &ReplicaClient, step: &Step, path: PathBuf) -> Result<(Staged, u64)> {
     let size = client.download_ltx(&step.file, &path).await?;
     let key = client
         .ltx_key(step.file.level, step.file.min_txid, step.file.max_txid)
@@ -99,13 +113,23 @@ async fn stage_one(client: &ReplicaClient, step: &Step, path: PathBuf) -> Result
     blocking(move || {
         let input = BufReader::new(File::open(&path).map_err(io_error(&path))?);
         if step.from_txid == step.file.min_txid {
-            verify(input, &step, &key)?;
-            return Ok((path, size));
+            open_checked(input, &step, &key)?;
+            let staged = Staged {
+                path,
+                key,
+                unverified: Some(step),
+            };
+            return Ok((staged, size));
         }
         let rebased = path.with_extension("rebased.ltx");
         let out = BufWriter::new(File::create(&rebased).map_err(io_error(&rebased))?);
         rebase(input, &step, &key, out)?;
-        Ok((rebased, size))
+        let staged = Staged {
+            path: rebased,
+            key,
+            unverified: None,
+        };
+        Ok((staged, size))
     })
     .await
 }
@@ -168,30 +192,49 @@ fn ltx_error(key: &str) -> impl Fn(stn_ltx::Error) -> Error + '_ {
 }
 
 /// Merges the staged files into a database image at `tmp` and syncs it.
-fn write_image_file(inputs: &[PathBuf], tmp: &Path, url: &str) -> Result<()> {
+fn write_image_file(inputs: &[Staged], tmp: &Path, url: &str) -> Result<()> {
     let readers = inputs
         .iter()
-        .map(|path| Ok(BufReader::new(File::open(path).map_err(io_error(path))?)))
+        .map(|staged| open_staged(&staged.path))
         .collect::<Result<Vec<_>>>()?;
     let file = File::create(tmp).map_err(io_error(tmp))?;
-    let mut out = BufWriter::new(file);
-    write_image(readers, &mut out).map_err(|err| match err {
-        stn_ltx::Error::Io(source) => Error::Io {
-            path: tmp.display().to_string(),
-            source,
-        },
-        // Each file verified alone; what fails now is how they fit together.
-        other => Error::Plan {
-            url: url.to_owned(),
-            detail: other.to_string(),
-        },
-    })?;
+    let mut out = BufWriter::with_capacity(IO_BUFFER, file);
+    match write_image(readers, &mut out) {
+        Ok(_) => {}
+        Err(stn_ltx::Error::Io(source)) if source.kind() != std::io::ErrorKind::UnexpectedEof => {
+            return Err(Error::Io {
+                path: tmp.display().to_string(),
+                source,
+            });
+        }
+        Err(err) => {
+            // Name the damaged object, if one is; otherwise what fails is
+            // how the files fit together.
+            for staged in inputs {
+                if let Some(step) = &staged.unverified {
+                    verify(open_staged(&staged.path)?, step, &staged.key)?;
+                }
+            }
+            return Err(Error::Plan {
+                url: url.to_owned(),
+                detail: err.to_string(),
+            });
+        }
+    }
     let file = out.into_inner().map_err(|err| Error::Io {
         path: tmp.display().to_string(),
         source: err.into_error(),
     })?;
     file.sync_all().map_err(io_error(tmp))
 }
+
+fn open_staged(path: &Path) -> Result<BufReader<File>> {
+    let file = File::open(path).map_err(io_error(path))?;
+    Ok(BufReader::with_capacity(IO_BUFFER, file))
+}
+
+/// Large reads and writes: a restore moves the whole database.
+const IO_BUFFER: usize = 1 << 20;
 
 /// Merges a planned chain (rebased where needed) into a database image.
 pub(super) fn write_image<R: Read, W: Write>(inputs: Vec<R>, out: W) -> stn_ltx::Result<Header> {
