@@ -92,3 +92,29 @@ impl Stn {
             .join(format!("{name}.prompt"))
     }
 }
+
+/// An S3 replica URL on the test S3 service (moto), or `None` (test skipped)
+/// when it is not configured outside CI.
+pub fn s3_url(prefix: &str) -> Option<String> {
+    let endpoint = stn_testkit::service("STN_TEST_S3_ENDPOINT")?;
+    let bucket = stn_testkit::service("STN_TEST_BUCKET")?;
+    Some(format!(
+        "s3://{bucket}/{prefix}?endpoint={endpoint}&region=us-east-1&force-path-style=true"
+    ))
+}
+
+/// `name` made unique per call, so runs sharing a bucket never collide.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{nanos}")
+}
+
+/// Moto accepts any key pair; the AWS variables are how users pass theirs.
+pub fn with_s3_keys(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_CA_BUNDLE")
+}

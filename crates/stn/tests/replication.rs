@@ -6,30 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Stn;
-
-fn s3_url(prefix: &str) -> Option<String> {
-    let endpoint = stn_testkit::service("STN_TEST_S3_ENDPOINT")?;
-    let bucket = stn_testkit::service("STN_TEST_BUCKET")?;
-    Some(format!(
-        "s3://{bucket}/{prefix}?endpoint={endpoint}&region=us-east-1&force-path-style=true"
-    ))
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{nanos}")
-}
-
-/// Moto accepts any key pair; the AWS variables are how users pass theirs.
-fn with_s3_keys(cmd: &mut Command) -> &mut Command {
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_CA_BUNDLE")
-}
+use common::{Stn, s3_url, unique, with_s3_keys};
 
 fn serve(stn: &Stn, replica: &str) -> (Child, u16) {
     serve_with(stn, replica, &[])
