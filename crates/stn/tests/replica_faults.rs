@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Stn;
+use common::{Stn, with_s3_keys};
 
 /// The well-known Azurite development account.
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -39,10 +39,7 @@ impl Server {
             "--replica",
             replica,
         ]);
-        cmd.env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_CA_BUNDLE")
-            .env("STN_LOG", "info");
+        with_s3_keys(&mut cmd).env("STN_LOG", "info");
         for (name, value) in env {
             cmd.env(name, value);
         }
@@ -140,9 +137,7 @@ impl Drop for Server {
 fn assert_restores(stn: &Stn, replica: &str, db: &Path, env: &[(&str, &str)]) {
     let out = stn.config_dir().join("restored.db");
     let mut cmd = stn.command(&["restore", "-o", out.to_str().unwrap(), replica]);
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_CA_BUNDLE");
+    with_s3_keys(&mut cmd);
     for (name, value) in env {
         cmd.env(name, value);
     }
