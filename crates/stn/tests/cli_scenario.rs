@@ -8,7 +8,18 @@ use stn_testkit::{Sqld, SqldOptions, mint_jwt};
 fn scenario(stn: &Stn) {
     stn.ok(&["init", "--yes"]);
     assert!(stn.config_dir().join("config.yaml").is_file());
+    // Making sure `default` exists (every sync and serve does) uses up no id.
+    stn.ok(&["sync"]);
+    stn.ok(&["sync"]);
     stn.ok(&["env", "create", "production", "--description", "prod"]);
+    let envs = stn.json(&["env", "list", "--json"]);
+    let ids: Vec<i64> = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|env| env["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
 
     // 42 agents across 2 environments.
     for i in 0..42 {

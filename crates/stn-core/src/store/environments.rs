@@ -81,8 +81,11 @@ impl Store {
         let rs = self
             .db
             .execute(
+                // Not `ON CONFLICT DO NOTHING`: that would use up an
+                // AUTOINCREMENT id on every call, leaving gaps in the ids.
                 "INSERT INTO environments (name, created_by) \
-                 VALUES (?1, (SELECT id FROM users WHERE username = 'console')) ON CONFLICT (name) DO NOTHING",
+                 SELECT ?1, (SELECT id FROM users WHERE username = 'console') \
+                 WHERE NOT EXISTS (SELECT 1 FROM environments WHERE name = ?1)",
                 params![name],
             )
             .await?;
