@@ -75,21 +75,22 @@ impl Writer {
 
     /// Stops writing; returns the number of commits.
     fn stop(mut self) -> u64 {
-        self.halt()
+        self.halt().expect("writer thread")
     }
 
-    fn halt(&mut self) -> u64 {
+    fn halt(&mut self) -> std::thread::Result<u64> {
         self.stop.store(true, Ordering::SeqCst);
         match self.thread.take() {
-            Some(thread) => thread.join().expect("writer thread"),
-            None => 0,
+            Some(thread) => thread.join(),
+            None => Ok(0),
         }
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.halt();
+        // Already failing if it panicked: a second panic would abort.
+        let _ = self.halt();
     }
 }
 
