@@ -5,10 +5,12 @@
 //! is skipped with a message; under CI (`CI=true`) it fails, so a green CI
 //! always means every real-service test ran.
 
+mod fault_proxy;
 mod proxy;
 mod sqld;
 pub mod sqlite;
 
+pub use fault_proxy::{FaultProxy, FaultStats};
 pub use proxy::CountingProxy;
 pub use sqld::{Sqld, SqldOptions, mint_jwt};
 

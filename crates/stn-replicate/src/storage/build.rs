@@ -107,9 +107,22 @@ fn client_options(location: &Location) -> ClientOptions {
         .with_allow_http(http)
         .with_allow_invalid_certificates(location.skip_verify.unwrap_or(false))
         .with_connect_timeout(Duration::from_secs(5))
-        // Whole requests, so big snapshots on slow links still fit.
-        .with_timeout(Duration::from_secs(300))
+        // A stalled connection (a dead NAT entry, a half-open socket) fails
+        // here and the request is retried on a new one. reqwest counts this
+        // from the start of a request to its response headers, so a whole
+        // upload request must fit in it: a 16 MiB PUT, or four 8 MiB parts
+        // side by side (storage/mod.rs), need 2.2 and 4.5 Mbit/s. In a
+        // response body it restarts at every read, so a download of any
+        // size only has to keep moving.
+        .with_read_timeout(READ_TIMEOUT)
+        // No deadline for a whole request: with the read timeout every phase
+        // is bounded already, and a deadline would only fail the download of
+        // a big snapshot on a slow link, with no way to ever finish it.
+        .with_timeout_disabled()
 }
+
+/// See `client_options`.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn s3(replica: &ReplicaConfig, location: &Location) -> AmazonS3Builder {
     let mut builder = AmazonS3Builder::from_env()

@@ -14,7 +14,8 @@
 //! - [`ReplicaClient::delete_ltx`] treats a missing object as deleted.
 //! - Transient failures are retried inside object_store (10 attempts, at
 //!   most 2 minutes); what fails after that is returned, and
-//!   [`Error::is_transient`] says whether trying later may help.
+//!   [`Error::is_transient`] says whether trying later may help. A request
+//!   that gets no answer for 60 s (a stalled connection) is such a failure.
 
 mod build;
 

@@ -88,6 +88,24 @@ pub fn s3_replica(prefix: &str, endpoint: Option<String>) -> Option<(ReplicaClie
     Some((client, url))
 }
 
+/// Azurite's documented development account and key.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// An Azure replica on Azurite (through `endpoint`, e.g. a proxy's
+/// `http://127.0.0.1:PORT`, when given); `None` without Azurite.
+pub fn azure_replica(prefix: &str, endpoint: Option<String>) -> Option<ReplicaClient> {
+    let azurite = stn_testkit::service("STN_TEST_AZURE_ENDPOINT")?;
+    let bucket = stn_testkit::service("STN_TEST_BUCKET")?;
+    let endpoint = endpoint.unwrap_or(azurite);
+    let url =
+        format!("abs://{AZURITE_ACCOUNT}@{bucket}/{prefix}?endpoint={endpoint}/{AZURITE_ACCOUNT}");
+    let mut replica = ReplicaConfig::from_url(&url).unwrap();
+    replica.account_key = Some(AZURITE_KEY.to_owned());
+    Some(ReplicaClient::from_config(&replica).unwrap())
+}
+
 /// Runs the real `litestream restore -o out url` (bounded to 60 s);
 /// `None` when the binary is not available.
 pub fn litestream_restore(url: &str, out: &Path) -> Option<()> {
