@@ -93,8 +93,10 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    /// This process, acquiring now.
-    fn this_process() -> Holder {
+    /// This process, acquiring now. Retries of one acquisition should use
+    /// the same holder: an earlier attempt whose answer was lost is then
+    /// recognised as ours.
+    pub fn this_process() -> Holder {
         Holder {
             hostname: hostname(),
             pid: std::process::id(),
@@ -323,8 +325,17 @@ impl Lease {
     /// [`Error::LeaseHeld`] naming the live holder (unless
     /// `options.takeover`). Costs one GET and one PUT.
     pub async fn acquire(client: &ReplicaClient, options: &LeaseOptions) -> Result<Lease> {
+        Self::acquire_as(client, options, &Holder::this_process()).await
+    }
+
+    /// [`Lease::acquire`] for `holder`: a lease that already names it (an
+    /// earlier attempt landed, its answer lost) is taken as ours.
+    pub async fn acquire_as(
+        client: &ReplicaClient,
+        options: &LeaseOptions,
+        holder: &Holder,
+    ) -> Result<Lease> {
         let backend = Backend::of(client);
-        let holder = Holder::this_process();
         let mut blocking = None;
         for _ in 0..ACQUIRE_ATTEMPTS {
             let current = backend.read().await?;
@@ -332,7 +343,10 @@ impl Lease {
                 None => (1, None),
                 Some((bytes, version)) => match Record::parse(&bytes) {
                     Ok((record, expires)) => {
-                        let live = expires > OffsetDateTime::now_utc() && !record.holder.is_gone();
+                        let ours = record.holder.id == holder.id;
+                        let live = expires > OffsetDateTime::now_utc()
+                            && !record.holder.is_gone()
+                            && !ours;
                         if live && !options.takeover {
                             return Err(held(client, &record));
                         }
@@ -417,7 +431,28 @@ impl Lease {
                 self.version = version;
                 Ok(())
             }
-            None => Err(self.lost().await),
+            None => {
+                // An earlier write of ours may have landed with its answer
+                // lost (a reset, a timeout): the lease then still names us,
+                // at a version we never saw. Write again on top of it.
+                if let Some((bytes, version)) = self.backend.read().await?
+                    && let Ok((current, _)) = Record::parse(&bytes)
+                    && current.holder.id == self.record.holder.id
+                {
+                    let record = Record {
+                        generation: current.generation + 1,
+                        ..record
+                    };
+                    if let Some(version) =
+                        self.backend.swap(record.to_bytes(), Some(&version)).await?
+                    {
+                        self.record = record;
+                        self.version = version;
+                        return Ok(());
+                    }
+                }
+                Err(self.lost().await)
+            }
         }
     }
 

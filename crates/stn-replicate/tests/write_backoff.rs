@@ -22,7 +22,6 @@ fn cpu_time() -> Duration {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: past-due compaction and retention times cut the backoff of replicator/replica.rs short"]
 async fn a_replica_failing_fast_backs_off() {
     let dir = tempfile::tempdir().unwrap();
     let (db_path, conn) = app_db(dir.path(), 4096, false);

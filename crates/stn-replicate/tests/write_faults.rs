@@ -537,13 +537,11 @@ async fn lost_renewal_answer(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: Lease::write takes its own landed renewal for a takeover (see lease.rs)"]
 async fn s3_lost_lease_renewal_answer() {
     lost_renewal_answer(Backend::S3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: Lease::write takes its own landed renewal for a takeover (see lease.rs)"]
 async fn azure_lost_lease_renewal_answer() {
     lost_renewal_answer(Backend::Azure).await;
 }

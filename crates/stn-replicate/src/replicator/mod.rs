@@ -30,7 +30,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::compaction::{ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::db::{Db, MetaDir};
 use crate::error::{Error, Result};
-use crate::lease::Lease;
+use crate::lease::{Holder, Lease};
 use crate::storage::ReplicaClient;
 use replica::ReplicaTask;
 
@@ -143,11 +143,13 @@ impl Replicator {
         options: ReplicationOptions,
     ) -> Result<ReplicatorHandle> {
         let levels = levels(&options);
+        // One holder per replica for every attempt, so an attempt whose
+        // answer was lost is recognised as ours by the next.
+        let holders: Vec<Holder> = replicas.iter().map(|_| Holder::this_process()).collect();
         let mut attached = Vec::with_capacity(replicas.len());
-        for client in &replicas {
-            match tokio::time::timeout(options.attach_timeout, attach(client, &options, &levels))
-                .await
-            {
+        for (client, holder) in replicas.iter().zip(&holders) {
+            let attempt = attach(client, &options, &levels, holder);
+            match tokio::time::timeout(options.attach_timeout, attempt).await {
                 Ok(Ok((lease, files))) => attached.push(Some((lease, files))),
                 Ok(Err(e)) if is_fatal_at_start(&e) => {
                     release_all(attached.into_iter().flatten().map(|(lease, _)| lease)).await;
@@ -223,7 +225,8 @@ impl Replicator {
         let mut tasks = Vec::new();
         let mut replica_txids = Vec::new();
         let mut lease_tasks = Vec::new();
-        for (index, (client, attached)) in replicas.into_iter().zip(attached).enumerate() {
+        let replicas = replicas.into_iter().zip(holders).zip(attached);
+        for (index, ((client, holder), attached)) in replicas.enumerate() {
             let (lease, files) = attached.unzip();
             let (txid, txid_rx) = watch::channel(files.as_ref().map_or(0, ReplicaFiles::max_txid));
             replica_txids.push(txid_rx);
@@ -245,6 +248,7 @@ impl Replicator {
             let lease_task = LeaseTask {
                 index,
                 client,
+                holder,
                 lease,
                 leased: Some(leased),
                 shared: Arc::clone(&shared),
@@ -288,8 +292,9 @@ async fn attach(
     client: &ReplicaClient,
     options: &ReplicationOptions,
     levels: &[u8],
+    holder: &Holder,
 ) -> Result<(Lease, ReplicaFiles)> {
-    let lease = Lease::acquire(client, &options.lease).await?;
+    let lease = Lease::acquire_as(client, &options.lease, holder).await?;
     match ReplicaFiles::list(client, levels).await {
         Ok(files) => Ok((lease, files)),
         Err(e) => {
@@ -458,6 +463,8 @@ impl ReplicaWaiter {
 struct LeaseTask {
     index: usize,
     client: ReplicaClient,
+    /// Who this replicator is in the lease, for every attempt.
+    holder: Holder,
     /// `None` when the replica was not reachable at start.
     lease: Option<Lease>,
     /// Tells a replica that was not reachable at start that it may list.
@@ -510,7 +517,8 @@ impl LeaseTask {
     async fn acquire(&mut self) -> Option<Result<Lease>> {
         let mut backoff = Duration::ZERO;
         loop {
-            match Lease::acquire(&self.client, &self.shared.options.lease).await {
+            let options = &self.shared.options.lease;
+            match Lease::acquire_as(&self.client, options, &self.holder).await {
                 Ok(lease) => {
                     tracing::info!(
                         replica = self.client.url(),

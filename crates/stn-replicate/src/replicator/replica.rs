@@ -20,8 +20,10 @@ use crate::compaction::{self, ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::error::{Error, Result};
 use crate::storage::{LtxFileInfo, ReplicaClient};
 
-/// Longest wait between retries of a failing replica.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between retries of a failing replica. Short, because a
+/// failed attempt already spent seconds in object_store's own retries, and
+/// a replica back from an outage should catch up soon.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The task state of one replica.
 pub(super) struct ReplicaTask {
@@ -115,17 +117,23 @@ impl ReplicaTask {
             }
             let now = SystemTime::now();
             let next_level = level_due.iter().min().copied();
-            let wake = [
-                next_level.map(|at| instant_at(at, now)),
-                Some(retention_due),
-                (!backoff.is_zero()).then(|| Instant::now() + backoff),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            // While backing off, new local TXIDs wait for the retry.
+            // While backing off, only the retry is due: new local TXIDs,
+            // compaction and retention all wait for it (the latter are
+            // skipped below, so their due times stay in the past and must
+            // not cut the backoff short).
             let backing_off = !backoff.is_zero();
+            let wake = if backing_off {
+                Instant::now() + backoff
+            } else {
+                [
+                    next_level.map(|at| instant_at(at, now)),
+                    Some(retention_due),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+            };
             tokio::select! {
                 _ = self.stop.changed() => return,
                 changed = self.local_txid.changed(), if !backing_off => {
