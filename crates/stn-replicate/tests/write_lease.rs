@@ -1,4 +1,4 @@
-//! The single-writer lease on a replica, on the file backend and on moto:
+//! The single-writer lease on a replica, on the file backend, moto and Azurite:
 //! refusal naming the holder, lapse after a crash, takeover, a stolen lease
 //! stopping uploads, and what renewal costs.
 
@@ -28,13 +28,14 @@ fn options() -> ReplicationOptions {
     options
 }
 
-/// A fresh replica on every backend available: always a directory, and
-/// moto when it runs. The temp dir must outlive the clients.
+/// A fresh replica on every backend available: always a directory, moto
+/// and Azurite when they run. The temp dir must outlive the clients.
 fn replicas(test: &str, dir: &std::path::Path) -> Vec<ReplicaClient> {
     let mut clients = vec![file_replica(&dir.join(format!("replica-{test}"))).0];
     if let Some((client, _)) = s3_replica(&unique_prefix(test), None) {
         clients.push(client);
     }
+    clients.extend(azure_replica(&unique_prefix(test), None));
     clients
 }
 
