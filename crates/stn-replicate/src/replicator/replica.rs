@@ -240,10 +240,11 @@ impl ReplicaTask {
             return Ok(());
         }
         let meta = self.shared.meta.clone();
-        let compacted = compaction::compact_level(&self.client, &mut self.files, level, |txid| {
-            Some(meta.l0_path(txid))
-        })
-        .await?;
+        let scratch = meta.path().join(format!("compaction-{}", self.index));
+        let local_l0 = |txid| Some(meta.l0_path(txid));
+        let compacted =
+            compaction::compact_level(&self.client, &mut self.files, level, local_l0, &scratch)
+                .await?;
         if let Some(file) = compacted {
             self.shared.update_replica(self.index, |status| {
                 status.compactions += 1;
