@@ -44,7 +44,7 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded at the same time.
 const PART_CONCURRENCY: usize = 4;
 /// Single-PUT limit and part size of the file backend.
-const LOCAL_PART_SIZE: usize = 1024 * 1024;
+const LOCAL_PART_SIZE: usize = 256 * 1024;
 
 /// A connection to one replica: its object store, key prefix and layout.
 #[derive(Clone)]
