@@ -10,10 +10,11 @@
 //! request.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
@@ -153,34 +154,43 @@ pub fn compaction_inputs(below: &[LtxFileInfo], level_max: u64) -> Vec<LtxFileIn
     inputs
 }
 
-/// Merges consecutive LTX files into one (newest page version wins).
-pub fn merge(inputs: &[Bytes], name: &str) -> Result<(Bytes, stn_ltx::Header)> {
-    let ltx_error = |source| Error::Ltx {
+/// Merges consecutive LTX files, in TXID order and each with its name for
+/// messages, into a new file at `out` (newest page version wins). Streams:
+/// memory is a page per input however large the files are. `name` names
+/// the result in errors.
+fn merge(inputs: Vec<(File, String)>, out: &Path, name: &str) -> Result<()> {
+    let readers = inputs
+        .into_iter()
+        .map(|(file, file_name)| {
+            stn_ltx::Reader::new(BufReader::new(file)).map_err(|source| Error::Ltx {
+                file: file_name,
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let output = File::create(out).map_err(|source| Error::Io {
+        path: out.display().to_string(),
+        source,
+    })?;
+    stn_ltx::compact(readers, BufWriter::new(output), None).map_err(|source| Error::Ltx {
         file: name.to_owned(),
         source,
-    };
-    let readers = inputs
-        .iter()
-        .map(|bytes| stn_ltx::Reader::new(&bytes[..]))
-        .collect::<stn_ltx::Result<Vec<_>>>()
-        .map_err(ltx_error)?;
-    let mut out = Vec::new();
-    stn_ltx::compact(readers, &mut out, None).map_err(ltx_error)?;
-    let header_bytes: &[u8; stn_ltx::HEADER_SIZE] = out
-        .first_chunk()
-        .ok_or_else(|| ltx_error(stn_ltx::Error::Truncated { what: "header" }))?;
-    let header = stn_ltx::Header::decode(header_bytes).map_err(ltx_error)?;
-    Ok((Bytes::from(out), header))
+    })?;
+    Ok(())
 }
 
 /// Merges the new files of `level - 1` into one file of `level` and
 /// uploads it. Level-0 inputs are read from `local_l0` when the file is
-/// still there, saving the download. Returns the new file, if any.
+/// still there, saving the download; the others are downloaded into
+/// `scratch`, a directory of this compaction's own, where the merged file
+/// is written too. Nothing is held in memory whole, and `scratch` is gone
+/// afterwards, whatever happened. Returns the new file, if any.
 pub async fn compact_level(
     client: &ReplicaClient,
     files: &mut ReplicaFiles,
     level: u8,
     local_l0: impl Fn(u64) -> Option<PathBuf>,
+    scratch: &Path,
 ) -> Result<Option<LtxFileInfo>> {
     let source_level = level.saturating_sub(1);
     let inputs = compaction_inputs(files.files(source_level), files.level_max(level));
@@ -188,57 +198,87 @@ pub async fn compact_level(
         return Ok(None);
     };
     let (min_txid, max_txid) = (first.min_txid, last.max_txid);
-    let mut data = Vec::with_capacity(inputs.len());
-    for input in &inputs {
+    let scratch = ScratchDir::create(scratch)?;
+    let mut opened = Vec::with_capacity(inputs.len());
+    for (at, input) in inputs.iter().enumerate() {
         let local = (input.level == 0)
             .then(|| local_l0(input.min_txid))
             .flatten()
-            .and_then(|path| std::fs::read(path).ok());
-        match local {
-            Some(bytes) => data.push(Bytes::from(bytes)),
-            None => data.push(client.get_ltx(input).await?),
-        }
+            .and_then(|path| Some((File::open(&path).ok()?, path.display().to_string())));
+        let found = match local {
+            Some(found) => found,
+            None => {
+                let path = scratch.0.join(format!("input-{at}.ltx"));
+                client.download_ltx(input, &path).await?;
+                let file = File::open(&path).map_err(|source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let key = client.ltx_key(input.level, input.min_txid, input.max_txid);
+                (file, key.to_string())
+            }
+        };
+        opened.push(found);
     }
     let name = format!(
         "{}/{level}/{}",
         client.url(),
         stn_ltx::file_name(min_txid, max_txid)
     );
-    let (merged, header) = tokio::task::spawn_blocking(move || merge(&data, &name))
+    let output = scratch.0.join("output.ltx");
+    let out = output.clone();
+    tokio::task::spawn_blocking(move || merge(opened, &out, &name))
         .await
         .map_err(|e| Error::Io {
             path: client.url().to_owned(),
             source: std::io::Error::other(e),
         })??;
-    let timestamp = timestamp_of(&header);
-    let size = merged.len() as u64;
-    client
-        .put_ltx(level, min_txid, max_txid, merged, timestamp)
+    let merged = File::open(&output).map_err(|source| Error::Io {
+        path: output.display().to_string(),
+        source,
+    })?;
+    let file = client
+        .put_ltx_file(level, min_txid, max_txid, merged, &output)
         .await?;
-    let file = LtxFileInfo {
-        level,
-        min_txid,
-        max_txid,
-        size,
-        last_modified: timestamp,
-    };
     files.add(file.clone());
     tracing::info!(
         replica = client.url(),
         level,
         min_txid,
         max_txid,
-        size,
+        size = file.size,
         inputs = inputs.len(),
         "compacted"
     );
     Ok(Some(file))
 }
 
-/// The header's timestamp (ms since the epoch) as a date.
-pub fn timestamp_of(header: &stn_ltx::Header) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(header.timestamp) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// The directory of one compaction's files. Emptied when created, since a
+/// crash may have left files there, and removed when dropped, so its files
+/// go whether the compaction succeeds, fails or is cancelled.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create(path: &Path) -> Result<ScratchDir> {
+        let io_error = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::remove_dir_all(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io_error(source)),
+        }
+        std::fs::create_dir_all(path).map_err(io_error)?;
+        Ok(ScratchDir(path.to_owned()))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: what stays is removed by the next compaction.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The files retention removes now:
@@ -434,30 +474,112 @@ mod tests {
         );
     }
 
+    /// An L0-like LTX file of two pages filled with `fill`.
+    fn ltx(txid: u64, fill: u8) -> Vec<u8> {
+        let header = stn_ltx::Header {
+            page_size: 512,
+            commit: 2,
+            min_txid: txid,
+            max_txid: txid,
+            timestamp: txid as i64,
+            ..stn_ltx::Header::default()
+        };
+        let mut out = Vec::new();
+        let mut writer = stn_ltx::Writer::new(&mut out, header).unwrap();
+        writer.write_page(1, &[fill; 512]).unwrap();
+        writer.write_page(2, &[fill; 512]).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    fn pages_of(bytes: &[u8]) -> (stn_ltx::Header, Vec<(u32, u8)>) {
+        let mut reader = stn_ltx::Reader::new(bytes).unwrap();
+        let mut pages = Vec::new();
+        while let Some((pgno, page)) = reader.next_page().unwrap() {
+            pages.push((pgno, page[0]));
+        }
+        (*reader.header(), pages)
+    }
+
     #[test]
     fn merge_keeps_the_newest_pages() {
-        let make = |txid: u64, fill: u8| {
-            let header = stn_ltx::Header {
-                page_size: 512,
-                commit: 2,
-                min_txid: txid,
-                max_txid: txid,
-                timestamp: txid as i64,
-                ..stn_ltx::Header::default()
-            };
-            let mut out = Vec::new();
-            let mut writer = stn_ltx::Writer::new(&mut out, header).unwrap();
-            writer.write_page(1, &[fill; 512]).unwrap();
-            writer.write_page(2, &[fill; 512]).unwrap();
-            writer.finish().unwrap();
-            Bytes::from(out)
-        };
-        let (merged, header) = merge(&[make(1, 1), make(2, 2)], "test").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [(1, 1), (2, 2)].map(|(txid, fill)| {
+            let path = dir.path().join(format!("{txid}.ltx"));
+            std::fs::write(&path, ltx(txid, fill)).unwrap();
+            (File::open(&path).unwrap(), path.display().to_string())
+        });
+        let out = dir.path().join("merged.ltx");
+        merge(inputs.into(), &out, "test").unwrap();
+        let (header, pages) = pages_of(&std::fs::read(&out).unwrap());
         assert_eq!(
             (header.min_txid, header.max_txid, header.timestamp),
             (1, 2, 2)
         );
-        let mut reader = stn_ltx::Reader::new(&merged[..]).unwrap();
-        assert_eq!(reader.next_page().unwrap().unwrap().1, vec![2u8; 512]);
+        assert_eq!(pages, [(1, 2), (2, 2)]);
+    }
+
+    /// A file replica holding L0 files 1..=3, and a meta directory with a
+    /// local copy of L0 file 1 only.
+    async fn replica_with_l0(dir: &Path) -> (ReplicaClient, ReplicaFiles, PathBuf) {
+        let client =
+            ReplicaClient::from_url(&format!("file://{}", dir.join("replica").display())).unwrap();
+        let meta = dir.join("meta");
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(meta.join("1.ltx"), ltx(1, 1)).unwrap();
+        for txid in 1..=3 {
+            let at = OffsetDateTime::UNIX_EPOCH;
+            let data = ltx(txid, txid as u8).into();
+            client.put_ltx(0, txid, txid, data, at).await.unwrap();
+        }
+        let files = ReplicaFiles::list(&client, &[0, 1]).await.unwrap();
+        (client, files, meta)
+    }
+
+    #[tokio::test]
+    async fn compaction_streams_through_a_scratch_directory_it_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut files, meta) = replica_with_l0(dir.path()).await;
+        let scratch = meta.join("compaction-0");
+        // Left by a crash: emptied before use.
+        std::fs::create_dir_all(&scratch).unwrap();
+        std::fs::write(scratch.join("input-7.ltx"), b"stale").unwrap();
+        let local = |txid| Some(meta.join(format!("{txid}.ltx")));
+        let file = compact_level(&client, &mut files, 1, local, &scratch)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((file.level, file.min_txid, file.max_txid), (1, 1, 3));
+        assert_eq!(files.level_max(1), 3);
+        assert!(!scratch.exists(), "scratch directory removed");
+        let (header, pages) = pages_of(&client.get_ltx(&file).await.unwrap());
+        assert_eq!((header.min_txid, header.max_txid), (1, 3));
+        assert_eq!(pages, [(1, 3), (2, 3)]);
+        assert_eq!(
+            file.last_modified,
+            OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_compaction_removes_its_scratch_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, mut files, meta) = replica_with_l0(dir.path()).await;
+        let mut corrupt = ltx(2, 2);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        client
+            .put_ltx(0, 2, 2, corrupt.into(), OffsetDateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
+        let scratch = meta.join("compaction-0");
+        let local = |txid| Some(meta.join(format!("{txid}.ltx")));
+        let err = compact_level(&client, &mut files, 1, local, &scratch)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Ltx { .. }), "{err}");
+        assert!(!scratch.exists(), "scratch directory removed");
+        assert!(client.list_ltx(1).await.unwrap().is_empty());
+        assert_eq!(files.level_max(1), 0);
     }
 }

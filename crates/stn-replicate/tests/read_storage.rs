@@ -88,7 +88,7 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
 }
 
 /// An upload above the single-PUT limit goes multipart and reads back whole.
-async fn large_upload(client: &ReplicaClient) {
+async fn large_upload(client: &ReplicaClient, metadata_key: Option<&str>) {
     // Noise pages, so compression cannot shrink the file below 16 MiB.
     let header = stn_ltx::Header {
         page_size: 4096,
@@ -136,6 +136,48 @@ async fn large_upload(client: &ReplicaClient) {
         client.get_ltx(&file).await.unwrap() == data,
         "multipart upload reads back whole"
     );
+
+    // The same file streamed from disk, at level 8 so the key differs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.ltx");
+    std::fs::write(&path, &data).unwrap();
+    let open = || std::fs::File::open(&path).unwrap();
+    let err = client
+        .put_ltx_file(8, 1, 10, open(), &path)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TXIDs 1-9"), "{err}");
+    assert!(
+        client.list_ltx(8).await.unwrap().is_empty(),
+        "nothing uploaded"
+    );
+    let streamed = client.put_ltx_file(8, 1, 9, open(), &path).await.unwrap();
+    assert_eq!(
+        streamed,
+        LtxFileInfo {
+            level: 8,
+            ..file.clone()
+        }
+    );
+    let listed = client.list_ltx(8).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].size, file.size);
+    assert!(
+        client.get_ltx(&streamed).await.unwrap() == data,
+        "streamed multipart upload reads back whole"
+    );
+    let key = client.ltx_key(8, 1, 9);
+    let attributes = client.object_store().get(&key).await.unwrap().attributes;
+    match metadata_key {
+        Some(name) => assert_eq!(
+            attributes
+                .get(&Attribute::Metadata(name.to_owned().into()))
+                .map(|v| v.as_ref()),
+            Some("2026-01-02T03:04:05.678Z"),
+            "{name}"
+        ),
+        None => assert_eq!(listed[0].last_modified, timestamp(), "file mtime"),
+    }
 }
 
 #[test]
@@ -150,7 +192,7 @@ fn file_backend_round_trip() {
             "a missing directory is an empty replica"
         );
         round_trip(&client, None).await;
-        large_upload(&client).await;
+        large_upload(&client, None).await;
     });
     assert!(
         dir.path()
@@ -168,7 +210,7 @@ fn s3_round_trip_on_moto() {
     let client = ReplicaClient::from_config(&replica).unwrap();
     runtime().block_on(async {
         round_trip(&client, Some("litestream-timestamp")).await;
-        large_upload(&client).await;
+        large_upload(&client, Some("litestream-timestamp")).await;
         let keys: Vec<String> = list_files(&client, None)
             .await
             .unwrap()
@@ -194,7 +236,7 @@ fn azure_round_trip_on_azurite() {
     assert!(!format!("{client:?} {}", client.url()).contains(AZURITE_KEY));
     runtime().block_on(async {
         round_trip(&client, Some("litestreamtimestamp")).await;
-        large_upload(&client).await;
+        large_upload(&client, Some("litestreamtimestamp")).await;
     });
 }
 

@@ -7,6 +7,8 @@ mod write_support;
 use std::time::Duration;
 
 use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::restore::{RestoreOptions, restore};
+use stn_replicate::storage::ReplicaClient;
 use write_support::*;
 
 /// Writes `rounds` rounds of ~`pages_per_round` pages, some announced with
@@ -93,6 +95,84 @@ async fn s3_replica_with_a_20_mb_transaction_restores_with_litestream() {
     assert_eq!(status.replicas[0].txid, txid);
     eprintln!("s3: {status:?}");
     assert_litestream_restores(&url, dir.path(), &db_path);
+}
+
+/// Whether the replica holds a file above the 16 MiB single-PUT limit at
+/// each of `levels`.
+async fn holds_large_files(client: &ReplicaClient, levels: &[u8]) -> bool {
+    for &level in levels {
+        let files = client.list_ltx(level).await.unwrap();
+        if !files.iter().any(|f| f.size > 16 * 1024 * 1024) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A database larger than one PUT: its full image, the compactions that
+/// include it (level 1 from local files, level 2 from downloads) and the
+/// snapshots are streamed from disk, multipart, to a file and an S3
+/// replica, and both restore equal to the source with stn and Litestream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_larger_than_one_put_stream_to_file_and_s3_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db_path, conn) = app_db(dir.path(), 4096, false);
+    // 24 MB of random BLOBs, which LZ4 cannot shrink below the limit.
+    insert(&conn, 240, 100_000);
+    let mut replicas = vec![file_replica(&dir.path().join("replica"))];
+    replicas.extend(s3_replica(&unique_prefix("stream-large"), None));
+    let clients: Vec<ReplicaClient> = replicas.iter().map(|(c, _)| c.clone()).collect();
+    let mut options = fast_options();
+    options.compaction.snapshot_interval = Duration::from_secs(5);
+    // Else the snapshot could delete the large level-1 file before level 2
+    // merged it.
+    options.compaction.retention_enabled = false;
+    let handle = Replicator::start(db_path.clone(), clients.clone(), options)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        // Small transactions keep new level-0 and level-1 files coming
+        // for the levels above to merge.
+        insert(&conn, 5, 1000);
+        handle.notify_commit();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut done = true;
+        for client in &clients {
+            done &= holds_large_files(client, &[1, 2, 9]).await;
+        }
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            handle.status()
+        );
+    }
+    handle.sync_now().await.unwrap();
+    let status = handle.status();
+    handle.shutdown().await.expect("shutdown");
+    assert!(status.replicas.iter().all(|r| r.errors == 0), "{status:?}");
+    let meta: Vec<String> = std::fs::read_dir(dir.path().join(".app.db-stn"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        meta.iter()
+            .all(|name| !name.starts_with("compaction-") && !name.starts_with("snapshot-")),
+        "scratch files of compactions and snapshots are removed: {meta:?}"
+    );
+
+    let expected = dump(&db_path);
+    for (client, url) in &replicas {
+        let out = dir
+            .path()
+            .join(format!("stn-{:08x}.db", rand::random::<u32>()));
+        restore(client, &RestoreOptions::new(&out)).await.unwrap();
+        assert!(dump(&out) == expected, "stn restore of {url} differs");
+        assert_litestream_restores(url, dir.path(), &db_path);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

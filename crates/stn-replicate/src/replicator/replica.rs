@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
@@ -179,8 +178,17 @@ impl ReplicaTask {
                 return Ok(());
             }
             let path = self.shared.meta.l0_path(next);
-            match tokio::fs::read(&path).await {
-                Ok(bytes) => self.upload_l0(next, Bytes::from(bytes)).await?,
+            match std::fs::File::open(&path) {
+                Ok(file) => {
+                    let uploaded = self.client.put_ltx_file(0, next, next, file, &path).await?;
+                    tracing::debug!(
+                        replica = self.client.url(),
+                        txid = next,
+                        size = uploaded.size,
+                        "uploaded L0"
+                    );
+                    self.holds(uploaded);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::info!(
                         replica = self.client.url(),
@@ -197,25 +205,6 @@ impl ReplicaTask {
                 }
             }
         }
-    }
-
-    async fn upload_l0(&mut self, txid: u64, bytes: Bytes) -> Result<()> {
-        let header = ltx_header(
-            &bytes,
-            &self.shared.meta.l0_path(txid).display().to_string(),
-        )?;
-        let timestamp = compaction::timestamp_of(&header);
-        let size = bytes.len() as u64;
-        self.client.put_ltx(0, txid, txid, bytes, timestamp).await?;
-        self.holds(LtxFileInfo {
-            level: 0,
-            min_txid: txid,
-            max_txid: txid,
-            size,
-            last_modified: timestamp,
-        });
-        tracing::debug!(replica = self.client.url(), txid, size, "uploaded L0");
-        Ok(())
     }
 
     /// Records that the replica holds `file`, and publishes its position.
@@ -259,10 +248,11 @@ impl ReplicaTask {
             return Ok(());
         }
         let meta = self.shared.meta.clone();
-        let compacted = compaction::compact_level(&self.client, &mut self.files, level, |txid| {
-            Some(meta.l0_path(txid))
-        })
-        .await?;
+        let scratch = meta.path().join(format!("compaction-{}", self.index));
+        let local_l0 = |txid| Some(meta.l0_path(txid));
+        let compacted =
+            compaction::compact_level(&self.client, &mut self.files, level, local_l0, &scratch)
+                .await?;
         if let Some(file) = compacted {
             self.shared.update_replica(self.index, |status| {
                 status.compactions += 1;
@@ -301,31 +291,26 @@ impl ReplicaTask {
         let Some(header) = header else {
             return Ok(());
         };
-        let bytes = Bytes::from(tokio::fs::read(&path).await.map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?);
-        let timestamp = compaction::timestamp_of(&header);
-        let size = bytes.len() as u64;
-        let result = self
-            .client
-            .put_ltx(SNAPSHOT_LEVEL, 1, header.max_txid, bytes, timestamp)
-            .await;
+        let uploaded = match std::fs::File::open(&path) {
+            Ok(file) => {
+                self.client
+                    .put_ltx_file(SNAPSHOT_LEVEL, 1, header.max_txid, file, &path)
+                    .await
+            }
+            Err(source) => Err(Error::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        };
         let _ = tokio::fs::remove_file(&path).await;
-        result?;
+        let uploaded = uploaded?;
         tracing::info!(
             replica = self.client.url(),
             txid = header.max_txid,
-            size,
+            size = uploaded.size,
             "wrote snapshot"
         );
-        self.holds(LtxFileInfo {
-            level: SNAPSHOT_LEVEL,
-            min_txid: 1,
-            max_txid: header.max_txid,
-            size,
-            last_modified: timestamp,
-        });
+        self.holds(uploaded);
         Ok(())
     }
 
@@ -344,18 +329,6 @@ impl ReplicaTask {
         self.shared
             .replica_failed(self.index, format!("{what}: {error}"));
     }
-}
-
-/// The header at the start of an LTX file held in memory.
-fn ltx_header(bytes: &[u8], name: &str) -> Result<stn_ltx::Header> {
-    let ltx_error = |source| Error::Ltx {
-        file: name.to_owned(),
-        source,
-    };
-    let header = bytes
-        .first_chunk::<{ stn_ltx::HEADER_SIZE }>()
-        .ok_or_else(|| ltx_error(stn_ltx::Error::Truncated { what: "header" }))?;
-    stn_ltx::Header::decode(header).map_err(ltx_error)
 }
 
 /// The monotonic instant corresponding to wall-clock time `at`.

@@ -9,6 +9,8 @@
 //! - [`ReplicaClient::put_ltx`] replaces the whole object atomically and
 //!   records the LTX timestamp as Litestream does (object metadata on
 //!   S3/GCS/Azure, the file's mtime on disk).
+//!   [`ReplicaClient::put_ltx_file`] does the same from a local file,
+//!   streaming it, so uploads never hold a whole file in memory.
 //! - [`ReplicaClient::get_ltx`] of a missing file fails with
 //!   [`Error::Storage`] wrapping `object_store::Error::NotFound`.
 //! - [`ReplicaClient::delete_ltx`] treats a missing object as deleted.
@@ -42,6 +44,8 @@ const SINGLE_PUT_LIMIT: usize = 16 * 1024 * 1024;
 const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded at the same time.
 const PART_CONCURRENCY: usize = 4;
+/// Single-PUT limit and part size of the file backend.
+const LOCAL_PART_SIZE: usize = 256 * 1024;
 
 /// A connection to one replica: its object store, key prefix and layout.
 #[derive(Clone)]
@@ -175,19 +179,92 @@ impl ReplicaClient {
         timestamp: OffsetDateTime,
     ) -> Result<()> {
         let key = self.ltx_key(level, min_txid, max_txid);
+        self.put(&key, Body::Memory(data), timestamp).await?;
+        Ok(())
+    }
+
+    /// Uploads the local LTX file `file`, opened from `path`, as
+    /// [`ReplicaClient::put_ltx`] does, reading it part by part so memory
+    /// stays a few parts however large it is. The timestamp is the one in
+    /// its header, whose TXIDs must be `min_txid..=max_txid`. The file's
+    /// size when the upload starts is what is sent; a file that shrinks
+    /// meanwhile fails the upload. Returns what the replica now holds.
+    pub async fn put_ltx_file(
+        &self,
+        level: u8,
+        min_txid: u64,
+        max_txid: u64,
+        file: std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<LtxFileInfo> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+        let io_error = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let ltx_error = |source| Error::Ltx {
+            file: path.display().to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::from_std(file);
+        let mut header = [0u8; stn_ltx::HEADER_SIZE];
+        match file.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(ltx_error(stn_ltx::Error::Truncated { what: "header" }));
+            }
+            Err(e) => return Err(io_error(e)),
+        }
+        let header = stn_ltx::Header::decode(&header).map_err(ltx_error)?;
+        if (header.min_txid, header.max_txid) != (min_txid, max_txid) {
+            return Err(Error::CorruptFile {
+                file: path.display().to_string(),
+                detail: format!(
+                    "its header covers TXIDs {}-{}, its name {min_txid}-{max_txid}",
+                    header.min_txid, header.max_txid
+                ),
+            });
+        }
+        file.rewind().await.map_err(io_error)?;
+        let remaining = file.metadata().await.map_err(io_error)?.len();
+        let timestamp = to_offset_date_time(header.timestamp);
+        let key = self.ltx_key(level, min_txid, max_txid);
+        let body = Body::File {
+            file,
+            path: path.to_owned(),
+            remaining,
+        };
+        let size = self.put(&key, body, timestamp).await?;
+        Ok(LtxFileInfo {
+            level,
+            min_txid,
+            max_txid,
+            size,
+            last_modified: timestamp,
+        })
+    }
+
+    /// Uploads `body` to `key` with `timestamp` recorded: one PUT when
+    /// small, else a multipart upload of a few parts at a time. Returns
+    /// the bytes sent.
+    async fn put(&self, key: &Path, mut body: Body, timestamp: OffsetDateTime) -> Result<u64> {
         let storage_error = |source| Error::Storage {
             op: "put",
             key: key.to_string(),
             source,
         };
         let attributes = self.timestamp_attributes(timestamp);
-        if data.len() <= SINGLE_PUT_LIMIT {
+        let (single_put_limit, part_size) = self.upload_sizes();
+        let size = body.remaining();
+        if size <= single_put_limit as u64 {
+            let data = body.next_chunk(single_put_limit).await?;
             let options = PutOptions {
                 attributes,
                 ..PutOptions::default()
             };
             self.store
-                .put_opts(&key, PutPayload::from_bytes(data), options)
+                .put_opts(key, PutPayload::from_bytes(data), options)
                 .await
                 .map_err(storage_error)?;
         } else {
@@ -197,25 +274,44 @@ impl ReplicaClient {
             };
             let upload = self
                 .store
-                .put_multipart_opts(&key, options)
+                .put_multipart_opts(key, options)
                 .await
                 .map_err(storage_error)?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut rest = data;
-            while !rest.is_empty() {
-                if let Err(err) = writer.wait_for_capacity(PART_CONCURRENCY).await {
-                    // Best effort: the upload already failed; abort frees its parts.
-                    let _ = writer.abort().await;
-                    return Err(storage_error(err));
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+            loop {
+                // Read the next part only once there is room for it, so at
+                // most PART_CONCURRENCY parts are in memory.
+                let chunk = match writer.wait_for_capacity(PART_CONCURRENCY).await {
+                    Ok(()) => body.next_chunk(part_size).await,
+                    Err(err) => Err(storage_error(err)),
+                };
+                match chunk {
+                    Ok(chunk) if chunk.is_empty() => break,
+                    Ok(chunk) => writer.put(chunk),
+                    Err(err) => {
+                        // Best effort: the upload already failed; abort frees its parts.
+                        let _ = writer.abort().await;
+                        return Err(err);
+                    }
                 }
-                writer.put(rest.split_to(rest.len().min(PART_SIZE)));
             }
             writer.finish().await.map_err(storage_error)?;
         }
         if let Some(root) = &self.local_root {
-            self.finish_local_file(root, &key, timestamp)?;
+            self.finish_local_file(root, key, timestamp)?;
         }
-        Ok(())
+        Ok(size)
+    }
+
+    /// The single-PUT limit and the part size of multipart uploads. On
+    /// disk both kinds of upload are staged and renamed into place, and
+    /// parts have no minimum size, so small parts there cost nothing and
+    /// keep memory low; object stores need parts of at least 5 MiB.
+    fn upload_sizes(&self) -> (usize, usize) {
+        match self.kind {
+            ReplicaKind::File => (LOCAL_PART_SIZE, LOCAL_PART_SIZE),
+            ReplicaKind::S3 | ReplicaKind::Gs | ReplicaKind::Abs => (SINGLE_PUT_LIMIT, PART_SIZE),
+        }
     }
 
     /// Litestream's timestamp metadata; none on disk, where the mtime holds it.
@@ -357,6 +453,62 @@ impl ReplicaClient {
     }
 }
 
+/// What an upload sends: bytes already in memory, or the first
+/// `remaining` bytes of a local file, read one part at a time.
+enum Body {
+    Memory(Bytes),
+    File {
+        file: tokio::fs::File,
+        /// For messages.
+        path: PathBuf,
+        remaining: u64,
+    },
+}
+
+impl Body {
+    /// Bytes left to send.
+    fn remaining(&self) -> u64 {
+        match self {
+            Body::Memory(rest) => rest.len() as u64,
+            Body::File { remaining, .. } => *remaining,
+        }
+    }
+
+    /// The next at most `max` bytes; empty once everything was returned.
+    async fn next_chunk(&mut self, max: usize) -> Result<Bytes> {
+        use tokio::io::AsyncReadExt;
+
+        match self {
+            Body::Memory(rest) => Ok(rest.split_to(rest.len().min(max))),
+            Body::File {
+                file,
+                path,
+                remaining,
+            } => {
+                let io_error = |source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                };
+                // At most `max`, a usize.
+                let want = (*remaining).min(max as u64) as usize;
+                // Reads fill only the spare capacity, so the buffer is
+                // allocated once and never grows.
+                let mut chunk = bytes::BytesMut::with_capacity(want);
+                while chunk.len() < want {
+                    if file.read_buf(&mut chunk).await.map_err(io_error)? == 0 {
+                        return Err(io_error(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file shrank while it was being uploaded",
+                        )));
+                    }
+                }
+                *remaining -= want as u64;
+                Ok(chunk.freeze())
+            }
+        }
+    }
+}
+
 /// Go's RFC3339Nano in UTC: fractional seconds without trailing zeros.
 fn rfc3339_nano(timestamp: OffsetDateTime) -> String {
     let utc = timestamp.to_offset(time::UtcOffset::UTC);
@@ -396,5 +548,32 @@ mod tests {
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
         assert_eq!(at(1_764_269_280_120), "2025-11-27T18:48:00.12Z");
         assert_eq!(at(1_764_269_280_001), "2025-11-27T18:48:00.001Z");
+    }
+
+    #[tokio::test]
+    async fn a_file_body_is_its_size_in_parts_or_fails_if_it_shrank() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body");
+        std::fs::write(&path, [7u8; 10]).unwrap();
+        let body = |remaining| Body::File {
+            file: tokio::fs::File::from_std(std::fs::File::open(&path).unwrap()),
+            path: path.clone(),
+            remaining,
+        };
+        let mut whole = body(10);
+        let mut sizes = Vec::new();
+        loop {
+            let chunk = whole.next_chunk(4).await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.iter().all(|&b| b == 7));
+            sizes.push(chunk.len());
+        }
+        assert_eq!(sizes, [4, 4, 2]);
+        let mut shrunk = body(12);
+        shrunk.next_chunk(8).await.unwrap();
+        let err = shrunk.next_chunk(8).await.unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
     }
 }
