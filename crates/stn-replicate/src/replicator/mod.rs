@@ -1,37 +1,44 @@
 //! The running replication service for one database and its replicas.
 //!
-//! One task owns the [`Db`]: it syncs when told of a commit
-//! ([`ReplicatorHandle::notify_commit`]) or when a `stat` every
+//! One task owns the [`Db`] ([`db_task`](self)): it syncs when told of a
+//! commit ([`ReplicatorHandle::notify_commit`]) or when a `stat` every
 //! `monitor_interval` shows the WAL changed (writes by other processes),
-//! at most once per `sync_interval`, and runs checkpoints. One task per
-//! replica uploads, compacts and enforces retention on its own (see
-//! [`replica`](self)), so a slow or failing replica never holds back the
-//! others. Blocking SQLite and file work runs on tokio's blocking pool.
+//! at most once per `sync_interval`, runs checkpoints, and serves durable
+//! writers' sync requests with group commit. One task per replica uploads,
+//! compacts and enforces retention on its own ([`replica`](self)), so a
+//! slow or failing replica never holds back the others. Blocking SQLite
+//! and file work runs on tokio's blocking pool.
 //!
 //! Before anything is uploaded, the replicator takes each replica's
-//! single-writer [`Lease`]; one more task per replica renews it every
-//! `lease.renew_every`. If another process takes it over, that replica's
-//! task is stopped at once (mid-upload if need be: uploads are whole-object
-//! PUTs, so nothing half-written stays) and the loss is reported.
+//! single-writer [`Lease`]; one more task per replica ([`lease_task`](self))
+//! renews it every `lease.renew_every`, or keeps trying to take it when
+//! the replica was unreachable at start. If another process takes it over,
+//! that replica's task is stopped at once (mid-upload if need be: an
+//! object appears only once its upload completes) and the loss is reported.
 
+mod db_task;
+mod lease_task;
 mod options;
 mod replica;
+mod status;
 
 pub use options::{Durability, ReplicationOptions};
+pub use status::{ReplicaStatus, ReplicationStatus};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::task::{AbortHandle, JoinHandle};
-use tokio::time::{Instant, sleep_until};
+use tokio::task::JoinHandle;
 
 use crate::compaction::{ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::db::{Db, MetaDir};
 use crate::error::{Error, Result};
 use crate::lease::{Holder, Lease};
 use crate::storage::ReplicaClient;
+use db_task::DbTask;
+use lease_task::LeaseTask;
 use replica::ReplicaTask;
 
 /// Starts replication; see [`Replicator::start`].
@@ -61,52 +68,6 @@ pub struct ReplicaWaiter {
 /// Asks the database task for a sync that starts after the request was
 /// made; answered with the local TXID.
 type SyncRequest = oneshot::Sender<Result<u64>>;
-
-/// A point-in-time view of replication, for status output and metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReplicationStatus {
-    /// TXID of the last local L0 file.
-    pub txid: u64,
-    /// L0 files written locally.
-    pub syncs: u64,
-    /// Full images among them (first sync and recoveries).
-    pub full_images: u64,
-    /// Checkpoints run.
-    pub checkpoints: u64,
-    /// WAL file size at the last sync, in bytes.
-    pub wal_size: u64,
-    /// Local syncs and checkpoints that failed.
-    pub sync_errors: u64,
-    /// The last local sync or checkpoint error, cleared by a success; a
-    /// lost replica lease stays here until shutdown.
-    pub last_error: Option<String>,
-    /// One entry per replica, in the order given to [`Replicator::start`].
-    pub replicas: Vec<ReplicaStatus>,
-}
-
-/// Progress of one replica.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReplicaStatus {
-    /// The replica URL (redacted).
-    pub url: String,
-    /// Highest TXID the replica holds.
-    pub txid: u64,
-    /// Files uploaded (L0 and snapshots).
-    pub uploads: u64,
-    /// Compacted files written.
-    pub compactions: u64,
-    /// Bytes uploaded.
-    pub bytes: u64,
-    /// Files deleted by retention.
-    pub deletes: u64,
-    /// Failed uploads, compactions, listings and lease requests.
-    pub errors: u64,
-    /// Since when the replica has lacked a local TXID (`None` while it
-    /// holds all of them): the replication lag.
-    pub behind_since: Option<std::time::SystemTime>,
-    /// The last error, cleared by the next successful upload.
-    pub last_error: Option<String>,
-}
 
 /// State shared by the database task, the replica tasks and the handle.
 struct Shared {
@@ -457,232 +418,6 @@ impl ReplicaWaiter {
     }
 }
 
-/// Takes one replica's lease if the start could not, then renews it every
-/// `lease.renew_every` until stopped; if the lease is lost (or turns out to
-/// be held by another process), stops that replica's task and records why.
-struct LeaseTask {
-    index: usize,
-    client: ReplicaClient,
-    /// Who this replicator is in the lease, for every attempt.
-    holder: Holder,
-    /// `None` when the replica was not reachable at start.
-    lease: Option<Lease>,
-    /// Tells a replica that was not reachable at start that it may list.
-    leased: Option<oneshot::Sender<()>>,
-    shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-    /// The replica's upload task.
-    replica: AbortHandle,
-}
-
-impl LeaseTask {
-    async fn run(mut self) -> Result<Option<Lease>> {
-        let mut lease = match self.lease.take() {
-            Some(lease) => lease,
-            None => match self.acquire().await {
-                Some(Ok(lease)) => lease,
-                Some(Err(e)) => return Err(self.give_up(e)),
-                None => return Ok(None),
-            },
-        };
-        // Already attached replicas dropped the receiver: nothing to tell.
-        if let Some(leased) = self.leased.take() {
-            let _ = leased.send(());
-        }
-        let every = self.shared.options.lease.renew_every;
-        let mut next = Instant::now() + every;
-        loop {
-            tokio::select! {
-                // Also when the handle is dropped: the lease then lapses.
-                _ = self.stop.changed() => return Ok(Some(lease)),
-                () = sleep_until(next) => {}
-            }
-            match lease.renew().await {
-                Ok(()) => next = Instant::now() + every,
-                Err(e @ Error::LeaseLost { .. }) => return Err(self.give_up(e)),
-                Err(e) => {
-                    // Retry sooner. Renewal swaps only our own last version,
-                    // so a late retry can never overwrite a new holder.
-                    tracing::warn!(error = %e, "lease renewal failed; retrying");
-                    let message = format!("lease renewal: {e}");
-                    self.shared.replica_failed(self.index, message);
-                    next = Instant::now() + every / 4;
-                }
-            }
-        }
-    }
-
-    /// Tries to take the lease until it is taken, refused for good
-    /// (`Some(Err)`), or the replicator stops (`None`).
-    async fn acquire(&mut self) -> Option<Result<Lease>> {
-        let mut backoff = Duration::ZERO;
-        loop {
-            let options = &self.shared.options.lease;
-            match Lease::acquire_as(&self.client, options, &self.holder).await {
-                Ok(lease) => {
-                    tracing::info!(
-                        replica = self.client.url(),
-                        "replica reachable; took its lease"
-                    );
-                    return Some(Ok(lease));
-                }
-                Err(e) if is_fatal_at_start(&e) => return Some(Err(e)),
-                Err(e) => {
-                    backoff = replica::next_backoff(backoff);
-                    tracing::warn!(replica = self.client.url(), error = %e, retry_in = ?backoff,
-                        "cannot take the replica's lease");
-                    self.shared
-                        .replica_failed(self.index, format!("lease: {e}"));
-                }
-            }
-            tokio::select! {
-                _ = self.stop.changed() => return None,
-                () = tokio::time::sleep(backoff) => {}
-            }
-        }
-    }
-
-    /// Stops the replica for good: nothing more is uploaded there.
-    fn give_up(&self, e: Error) -> Error {
-        self.replica.abort();
-        tracing::error!(error = %e, "stopped replicating to a replica");
-        let message = e.to_string();
-        // Local L0 files need not wait for this replica any more.
-        self.shared.release_local_l0(self.index, u64::MAX);
-        self.shared.update_replica(self.index, |status| {
-            status.last_error = Some(message.clone());
-        });
-        lock(&self.shared.status).last_error = Some(message.clone());
-        *lock(&self.shared.lease_lost) = Some(message);
-        e
-    }
-}
-
-/// Longest a sync request waits for replicas busy with an earlier upload
-/// before it is synced anyway (a replica may be down for good).
-const MAX_GROUP_WAIT: Duration = Duration::from_secs(1);
-
-/// The task that owns the database: syncs, checkpoints, answers `sync_now`.
-struct DbTask {
-    shared: Arc<Shared>,
-    commit: Arc<Notify>,
-    requests: mpsc::Receiver<SyncRequest>,
-    stop: watch::Receiver<bool>,
-    local_txid: watch::Sender<u64>,
-}
-
-impl DbTask {
-    async fn run(mut self) {
-        let options = self.shared.options.clone();
-        let mut monitor = tokio::time::interval(options.monitor_interval);
-        monitor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // `Some` while a sync is wanted: when it may run at the earliest.
-        let mut due: Option<Instant> = None;
-        let mut last_sync = Instant::now() - options.sync_interval;
-        // Sync requests not yet served, and since when the first waits.
-        let mut replies: Vec<SyncRequest> = Vec::new();
-        let mut waiting: Option<Instant> = None;
-        loop {
-            tokio::select! {
-                _ = self.stop.changed() => return,
-                request = self.requests.recv() => {
-                    let Some(request) = request else { return };
-                    waiting.get_or_insert_with(Instant::now);
-                    replies.push(request);
-                    while let Ok(more) = self.requests.try_recv() {
-                        replies.push(more);
-                    }
-                }
-                () = self.shared.uploaded.notified(), if !replies.is_empty() => {}
-                () = sleep_until(waiting.unwrap_or_else(Instant::now) + MAX_GROUP_WAIT),
-                    if waiting.is_some() => {}
-                () = self.commit.notified() => {
-                    due.get_or_insert(last_sync + options.sync_interval);
-                }
-                _ = monitor.tick() => {
-                    if self.with_db(|db| Ok(db.wal_changed())).await.unwrap_or(true) {
-                        due.get_or_insert(last_sync + options.sync_interval);
-                    }
-                    self.checkpoint_if_due().await;
-                }
-                () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    due = None;
-                    last_sync = Instant::now();
-                    // Errors are recorded in the status; the monitor retries.
-                    let _ = self.sync().await;
-                }
-            }
-            // Group commit: while a replica is still uploading the last
-            // sync, requests gather, and then share one sync and one upload.
-            let waited_long = waiting.is_some_and(|since| since.elapsed() >= MAX_GROUP_WAIT);
-            if !replies.is_empty() && (waited_long || self.shared.replicas_idle()) {
-                let result = self.sync().await;
-                last_sync = Instant::now();
-                due = None;
-                waiting = None;
-                answer(std::mem::take(&mut replies), result);
-            }
-        }
-    }
-
-    /// Syncs and publishes the TXID; errors go to the status too.
-    async fn sync(&mut self) -> Result<u64> {
-        let result = self
-            .with_db(|db| {
-                // Stat first: a write after the stat shows on the next tick.
-                db.wal_changed();
-                db.sync()?;
-                Ok(db.txid())
-            })
-            .await;
-        self.after(&result);
-        result
-    }
-
-    async fn checkpoint_if_due(&mut self) {
-        let result = self
-            .with_db(|db| {
-                db.checkpoint_if_due()?;
-                Ok(db.txid())
-            })
-            .await;
-        self.after(&result);
-    }
-
-    fn after(&self, result: &Result<u64>) {
-        match result {
-            Ok(txid) => {
-                self.shared.publish_db_stats();
-                let now = std::time::SystemTime::now();
-                for replica in &mut lock(&self.shared.status).replicas {
-                    if replica.txid < *txid {
-                        replica.behind_since.get_or_insert(now);
-                    }
-                }
-                self.local_txid.send_if_modified(|held| {
-                    let moved = *held != *txid;
-                    *held = *txid;
-                    moved
-                });
-            }
-            Err(e) => {
-                tracing::warn!(db = %self.shared.db_path.display(), error = %e, "sync failed");
-                let mut status = lock(&self.shared.status);
-                status.last_error = Some(e.to_string());
-                status.sync_errors += 1;
-            }
-        }
-    }
-
-    async fn with_db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let shared = Arc::clone(&self.shared);
-        blocking(&self.shared.db_path, move || f(&mut shared.lock_db())).await
-    }
-}
-
 impl Shared {
     fn lock_db(&self) -> MutexGuard<'_, Db> {
         lock(&self.db)
@@ -738,27 +473,6 @@ impl Shared {
         };
         if let Err(e) = self.meta.remove_l0_where(|t| t <= removable) {
             tracing::warn!(error = %e, "could not remove local L0 files");
-        }
-    }
-}
-
-/// Sends one sync's result to everyone it served.
-fn answer(replies: Vec<SyncRequest>, result: Result<u64>) {
-    match result {
-        Ok(txid) => {
-            for reply in replies {
-                let _ = reply.send(Ok(txid));
-            }
-        }
-        Err(e) => {
-            let message = e.to_string();
-            let mut replies = replies.into_iter();
-            if let Some(first) = replies.next() {
-                let _ = first.send(Err(e));
-            }
-            for reply in replies {
-                let _ = reply.send(Err(Error::SyncFailed(message.clone())));
-            }
         }
     }
 }
