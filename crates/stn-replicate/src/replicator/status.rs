@@ -18,7 +18,7 @@ pub struct ReplicationStatus {
     /// The last local sync or checkpoint error, cleared by a success; a
     /// lost replica lease stays here until shutdown.
     pub last_error: Option<String>,
-    /// One entry per replica, in the order given to [`Replicator::start`].
+    /// One entry per replica, in the order given to [`Replicator::start`](super::Replicator::start).
     pub replicas: Vec<ReplicaStatus>,
 }
 
