@@ -179,6 +179,41 @@ fn merge(inputs: Vec<(File, String)>, out: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A first input at least this large, and larger than the other inputs
+/// together, is copied to the next level instead of merged.
+const PROMOTE_MIN_SIZE: u64 = 4 << 20;
+
+/// Copies the first of the new files of `level - 1` to `level` inside the
+/// replica (no upload) when it dominates them, as a full image followed by
+/// small changes does: merging would upload the image again and again at
+/// every level for little gain. The rest is merged after it, as usual.
+/// Returns the copy, if one was made.
+pub async fn promote_dominant(
+    client: &ReplicaClient,
+    files: &mut ReplicaFiles,
+    level: u8,
+) -> Result<Option<LtxFileInfo>> {
+    let inputs = compaction_inputs(files.files(level.saturating_sub(1)), files.level_max(level));
+    let Some((first, rest)) = inputs.split_first() else {
+        return Ok(None);
+    };
+    let rest_size: u64 = rest.iter().map(|file| file.size).sum();
+    if first.size < PROMOTE_MIN_SIZE || first.size <= rest_size {
+        return Ok(None);
+    }
+    let copied = client.copy_ltx(first, level).await?;
+    files.add(copied.clone());
+    tracing::info!(
+        replica = client.url(),
+        level,
+        min_txid = copied.min_txid,
+        max_txid = copied.max_txid,
+        size = copied.size,
+        "promoted a dominant file with a server-side copy"
+    );
+    Ok(Some(copied))
+}
+
 /// Merges the new files of `level - 1` into one file of `level` and
 /// uploads it. Level-0 inputs are read from `local_l0` when the file is
 /// still there, saving the download; the others are downloaded into
@@ -581,5 +616,58 @@ mod tests {
         assert!(!scratch.exists(), "scratch directory removed");
         assert!(client.list_ltx(1).await.unwrap().is_empty());
         assert_eq!(files.level_max(1), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dominant_first_input_is_copied_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let client =
+            ReplicaClient::from_url(&format!("file://{}", dir.path().join("replica").display()))
+                .unwrap();
+        // A full image of incompressible pages, then two small changes.
+        let header = stn_ltx::Header {
+            page_size: 4096,
+            commit: 1200,
+            min_txid: 1,
+            max_txid: 1,
+            timestamp: 1,
+            ..stn_ltx::Header::default()
+        };
+        let mut image = Vec::new();
+        let mut writer = stn_ltx::Writer::new(&mut image, header).unwrap();
+        for pgno in 1..=1200 {
+            let page: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
+            writer.write_page(pgno, &page).unwrap();
+        }
+        writer.finish().unwrap();
+        assert!(image.len() as u64 > PROMOTE_MIN_SIZE);
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(1);
+        client
+            .put_ltx(0, 1, 1, image.clone().into(), at)
+            .await
+            .unwrap();
+        for txid in 2..=3 {
+            let data = ltx(txid, txid as u8).into();
+            client.put_ltx(0, txid, txid, data, at).await.unwrap();
+        }
+        let mut files = ReplicaFiles::list(&client, &[0, 1]).await.unwrap();
+
+        let copied = promote_dominant(&client, &mut files, 1)
+            .await
+            .unwrap()
+            .expect("the image dominates");
+        assert_eq!((copied.level, copied.min_txid, copied.max_txid), (1, 1, 1));
+        assert_eq!(files.level_max(1), 1);
+        let listed = client.list_ltx(1).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].last_modified, at, "timestamp kept");
+        assert_eq!(client.get_ltx(&listed[0]).await.unwrap(), image);
+        // What is left does not dominate: merged as usual.
+        assert!(
+            promote_dominant(&client, &mut files, 1)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

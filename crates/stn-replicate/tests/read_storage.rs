@@ -48,25 +48,34 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
         expected[16..32]
     );
 
-    let key = client.ltx_key(0, 2, 2);
-    match metadata_key {
-        Some(name) => {
-            let result = client.object_store().get(&key).await.unwrap();
-            let value = result
-                .attributes
-                .get(&Attribute::Metadata(name.to_owned().into()));
-            assert_eq!(
-                value.map(|v| v.as_ref()),
-                Some("2026-01-02T03:04:05.678Z"),
-                "{name}"
-            );
+    // A server-side copy to another level keeps bytes and timestamp.
+    let copied = client.copy_ltx(file, 2).await.unwrap();
+    assert_eq!((copied.level, copied.min_txid, copied.max_txid), (2, 2, 2));
+    let listed = client.list_ltx(2).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(client.get_ltx(&listed[0]).await.unwrap(), expected);
+
+    for key in [client.ltx_key(0, 2, 2), client.ltx_key(2, 2, 2)] {
+        match metadata_key {
+            Some(name) => {
+                let result = client.object_store().get(&key).await.unwrap();
+                let value = result
+                    .attributes
+                    .get(&Attribute::Metadata(name.to_owned().into()));
+                assert_eq!(
+                    value.map(|v| v.as_ref()),
+                    Some("2026-01-02T03:04:05.678Z"),
+                    "{name} of {key}"
+                );
+            }
+            None => assert_eq!(
+                listed[0].last_modified,
+                timestamp(),
+                "file mtime is the LTX timestamp"
+            ),
         }
-        None => assert_eq!(
-            file.last_modified,
-            timestamp(),
-            "file mtime is the LTX timestamp"
-        ),
     }
+    assert_eq!(file.last_modified, listed[0].last_modified);
 
     client.delete_ltx(&level0[..2]).await.unwrap();
     let left: Vec<_> = client

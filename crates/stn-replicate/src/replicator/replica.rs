@@ -247,6 +247,22 @@ impl ReplicaTask {
         if below.len() < 2 {
             return Ok(());
         }
+        if compaction::promote_dominant(&self.client, &mut self.files, level)
+            .await?
+            .is_some()
+        {
+            self.shared
+                .update_replica(self.index, |status| status.compactions += 1);
+            self.release_local_l0();
+            // What is left may be a single file: it waits for more.
+            let left = compaction::compaction_inputs(
+                self.files.files(level - 1),
+                self.files.level_max(level),
+            );
+            if left.len() < 2 {
+                return Ok(());
+            }
+        }
         let meta = self.shared.meta.clone();
         let scratch = meta.path().join(format!("compaction-{}", self.index));
         let local_l0 = |txid| Some(meta.l0_path(txid));

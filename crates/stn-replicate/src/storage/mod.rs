@@ -245,6 +245,28 @@ impl ReplicaClient {
         })
     }
 
+    /// Copies `file` to `level` inside the replica: a server-side copy, so
+    /// no bytes go up. Litestream's timestamp metadata goes with the object;
+    /// on disk the mtime is set again and the copy made durable.
+    pub async fn copy_ltx(&self, file: &LtxFileInfo, level: u8) -> Result<LtxFileInfo> {
+        let to = self.ltx_key(level, file.min_txid, file.max_txid);
+        self.store
+            .copy(&self.key_of(file), &to)
+            .await
+            .map_err(|source| Error::Storage {
+                op: "copy",
+                key: to.to_string(),
+                source,
+            })?;
+        if let Some(root) = &self.local_root {
+            self.finish_local_file(root, &to, file.last_modified)?;
+        }
+        Ok(LtxFileInfo {
+            level,
+            ..file.clone()
+        })
+    }
+
     /// Uploads `body` to `key` with `timestamp` recorded: one PUT when
     /// small, else a multipart upload of a few parts at a time. Returns
     /// the bytes sent.
