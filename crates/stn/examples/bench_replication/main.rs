@@ -83,7 +83,8 @@ sync-interval 1 s, monitor-interval 1 s, everything else default):
 - Peak RSS: max VmHWM of /proc/<pid>/status, sampled every 100 ms and before SIGTERM.
 - Objects / bytes written: every distinct `*.ltx` file (path, size, mtime) seen under the replica \
 directory (polled every 100 ms), including files later removed by retention; a file replica's \
-files stand in for object-store PUTs.
+files stand in for object-store PUTs (and copies); bytes exclude a new name hard-linked to a file \
+already there, which is how a server-side copy (S3 CopyObject: no upload) looks on a file replica.
 - Commit -> replica lag: the replica's ltx/0 is listed every 5 ms and each new L0 file gets the time \
 it first appeared; each L0 file is then restored at its max TXID (each tool restoring its own \
 replica) to read the highest row sequence it contains; a commit's lag is the appearance time of \

@@ -16,12 +16,15 @@ use crate::{Bench, Tool};
 pub(crate) struct Seen {
     /// Every L0 file: when it first appeared, min and max TXID.
     pub(crate) l0: Vec<(Instant, u64, u64)>,
-    /// Current `*.ltx` files: size and mtime.
-    pub(crate) files: HashMap<PathBuf, (u64, SystemTime)>,
+    /// Current `*.ltx` files.
+    pub(crate) files: HashMap<PathBuf, Version>,
     /// Created, changed or removed `*.ltx` files, when noticed.
     pub(crate) events: Vec<(Instant, PathBuf)>,
     /// Every distinct file version seen.
     pub(crate) objects_written: u64,
+    /// Bytes of those versions, except hard links to a file that was
+    /// already there (how object_store's file backend does a server-side
+    /// copy; on S3 a CopyObject uploads nothing either).
     pub(crate) bytes_written: u64,
     pub(crate) peak_rss_kb: u64,
 }
@@ -43,10 +46,17 @@ impl Seen {
         let now = Instant::now();
         let mut current = HashMap::new();
         list_ltx(replica, &mut current);
-        for (path, meta) in &current {
-            if self.files.get(path) != Some(meta) {
+        for (path, version) in &current {
+            if self.files.get(path) != Some(version) {
                 self.objects_written += 1;
-                self.bytes_written += meta.0;
+                let copy = self
+                    .files
+                    .iter()
+                    .chain(&current)
+                    .any(|(other, seen)| other != path && seen == version);
+                if !copy {
+                    self.bytes_written += version.len;
+                }
                 self.events.push((now, path.clone()));
             }
         }
@@ -59,7 +69,18 @@ impl Seen {
     }
 }
 
-pub(crate) fn list_ltx(dir: &Path, out: &mut HashMap<PathBuf, (u64, SystemTime)>) {
+/// One version of a replica file; equal versions under two names are
+/// hard links of one file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub(crate) len: u64,
+    pub(crate) mtime: SystemTime,
+    pub(crate) inode: u64,
+}
+
+pub(crate) fn list_ltx(dir: &Path, out: &mut HashMap<PathBuf, Version>) {
+    use std::os::unix::fs::MetadataExt;
+
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -69,8 +90,12 @@ pub(crate) fn list_ltx(dir: &Path, out: &mut HashMap<PathBuf, (u64, SystemTime)>
         if meta.is_dir() {
             list_ltx(&path, out);
         } else if path.extension().is_some_and(|e| e == "ltx") {
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            out.insert(path, (meta.len(), mtime));
+            let version = Version {
+                len: meta.len(),
+                mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                inode: meta.ino(),
+            };
+            out.insert(path, version);
         }
     }
 }
@@ -178,7 +203,7 @@ pub(crate) fn parse_ltx_name(name: &str) -> Option<(u64, u64)> {
 pub(crate) fn dir_ltx_bytes(replica: &Path) -> u64 {
     let mut files = HashMap::new();
     list_ltx(replica, &mut files);
-    files.values().map(|(len, _)| len).sum()
+    files.values().map(|version| version.len).sum()
 }
 
 /// Lag of every commit in ms (see METHODS), or why it could not be measured.
