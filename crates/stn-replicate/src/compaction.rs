@@ -179,6 +179,47 @@ fn merge(inputs: Vec<(File, String)>, out: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// What one compaction wrote to its level.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Files written (copies and merges).
+    pub files: u64,
+    /// Bytes uploaded (a server-side copy uploads none).
+    pub uploaded: u64,
+}
+
+/// Compacts the new files of `level - 1` into `level`, once there are at
+/// least two: merging a single file would only copy it (Litestream's
+/// duplicate `1-1` files at every level of an idle database). A first
+/// file that dominates the others is copied on its own, and the rest is
+/// merged as [`merge_level`] does, when two or more are left.
+pub async fn compact_level(
+    client: &ReplicaClient,
+    files: &mut ReplicaFiles,
+    level: u8,
+    local_l0: impl Fn(u64) -> Option<PathBuf>,
+    scratch: &Path,
+) -> Result<Compacted> {
+    let mut compacted = Compacted::default();
+    let inputs = |files: &ReplicaFiles| {
+        compaction_inputs(files.files(level.saturating_sub(1)), files.level_max(level))
+    };
+    if inputs(files).len() < 2 {
+        return Ok(compacted);
+    }
+    if promote_dominant(client, files, level).await?.is_some() {
+        compacted.files += 1;
+        if inputs(files).len() < 2 {
+            return Ok(compacted);
+        }
+    }
+    if let Some(merged) = merge_level(client, files, level, local_l0, scratch).await? {
+        compacted.files += 1;
+        compacted.uploaded += merged.size;
+    }
+    Ok(compacted)
+}
+
 /// A first input at least this large, and larger than the other inputs
 /// together, is copied to the next level instead of merged.
 const PROMOTE_MIN_SIZE: u64 = 4 << 20;
@@ -188,7 +229,7 @@ const PROMOTE_MIN_SIZE: u64 = 4 << 20;
 /// small changes does: merging would upload the image again and again at
 /// every level for little gain. The rest is merged after it, as usual.
 /// Returns the copy, if one was made.
-pub async fn promote_dominant(
+async fn promote_dominant(
     client: &ReplicaClient,
     files: &mut ReplicaFiles,
     level: u8,
@@ -220,7 +261,7 @@ pub async fn promote_dominant(
 /// `scratch`, a directory of this compaction's own, where the merged file
 /// is written too. Nothing is held in memory whole, and `scratch` is gone
 /// afterwards, whatever happened. Returns the new file, if any.
-pub async fn compact_level(
+async fn merge_level(
     client: &ReplicaClient,
     files: &mut ReplicaFiles,
     level: u8,
@@ -580,7 +621,7 @@ mod tests {
         std::fs::create_dir_all(&scratch).unwrap();
         std::fs::write(scratch.join("input-7.ltx"), b"stale").unwrap();
         let local = |txid| Some(meta.join(format!("{txid}.ltx")));
-        let file = compact_level(&client, &mut files, 1, local, &scratch)
+        let file = merge_level(&client, &mut files, 1, local, &scratch)
             .await
             .unwrap()
             .unwrap();
@@ -609,7 +650,7 @@ mod tests {
             .unwrap();
         let scratch = meta.join("compaction-0");
         let local = |txid| Some(meta.join(format!("{txid}.ltx")));
-        let err = compact_level(&client, &mut files, 1, local, &scratch)
+        let err = merge_level(&client, &mut files, 1, local, &scratch)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Ltx { .. }), "{err}");

@@ -162,7 +162,7 @@ async fn measure(stn: &std::path::Path, mode: Mode, replica: &str, duration: Dur
     let seconds = started.elapsed().as_secs_f64();
     let uploads = match mode {
         Mode::Off => 0.0,
-        // The /metrics snapshot refreshes every second.
+        // Let the last asynchronous sync (1 s interval) reach the replica.
         _ => {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             uploads(&http, &base).await

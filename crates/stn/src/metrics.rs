@@ -18,50 +18,48 @@ pub fn replication(db: &str, status: &ReplicationStatus) -> String {
         }
     };
     let db_label = format!("db=\"{db}\"");
+    let db_sample = |value: f64| vec![(db_label.clone(), value)];
     family(
         "stn_replication_txid",
         "gauge",
         "TXID of the newest local LTX file.",
-        vec![(db_label.clone(), status.txid as f64)],
+        db_sample(status.txid as f64),
     );
     family(
         "stn_replication_syncs_total",
         "counter",
         "Local syncs (L0 files written).",
-        vec![(db_label.clone(), status.syncs as f64)],
+        db_sample(status.syncs as f64),
     );
     family(
         "stn_replication_full_images_total",
         "counter",
         "Full images written (first sync and recoveries).",
-        vec![(db_label.clone(), status.full_images as f64)],
+        db_sample(status.full_images as f64),
     );
     family(
         "stn_replication_checkpoints_total",
         "counter",
         "WAL checkpoints run by the replicator.",
-        vec![(db_label.clone(), status.checkpoints as f64)],
+        db_sample(status.checkpoints as f64),
     );
     family(
         "stn_replication_wal_size_bytes",
         "gauge",
         "WAL size at the last sync.",
-        vec![(db_label.clone(), status.wal_size as f64)],
+        db_sample(status.wal_size as f64),
     );
     family(
         "stn_replication_sync_error",
         "gauge",
         "1 while the last local sync failed.",
-        vec![(
-            db_label.clone(),
-            f64::from(u8::from(status.last_error.is_some())),
-        )],
+        db_sample(f64::from(u8::from(status.last_error.is_some()))),
     );
     family(
         "stn_replication_sync_errors_total",
         "counter",
         "Local syncs and checkpoints that failed.",
-        vec![(db_label.clone(), status.sync_errors as f64)],
+        db_sample(status.sync_errors as f64),
     );
     let per_replica = |value: &dyn Fn(&ReplicaStatus) -> f64| {
         status

@@ -365,7 +365,7 @@ async fn serve_exposes_replication_metrics() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    // The snapshot behind /metrics refreshes every second; the commit syncs within one.
+    // The commit reaches the replica within the sync interval (1 s).
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
         let text = http

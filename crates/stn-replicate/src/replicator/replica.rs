@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use super::{Shared, SyncRequest};
+use super::{ReplicaStatus, Shared, SyncRequest};
 use crate::compaction::{self, ReplicaFiles, SNAPSHOT_LEVEL};
 use crate::error::{Error, Result};
 use crate::storage::{LtxFileInfo, ReplicaClient};
@@ -67,16 +67,8 @@ impl ReplicaTask {
                 () = tokio::time::sleep(backoff) => {}
             }
         }
+        self.publish(|_| {});
         let held = self.files.max_txid();
-        let caught_up = held >= *self.local_txid.borrow();
-        self.shared.update_replica(self.index, |status| {
-            status.txid = held;
-            status.last_error = None;
-            if caught_up {
-                status.behind_since = None;
-            }
-        });
-        self.txid.send_replace(held);
         if held > *self.local_txid.borrow() {
             let shared = Arc::clone(&self.shared);
             let skipped =
@@ -207,24 +199,34 @@ impl ReplicaTask {
         }
     }
 
-    /// Records that the replica holds `file`, and publishes its position.
+    /// Records that the replica holds the uploaded `file`, and publishes
+    /// its position.
     fn holds(&mut self, file: LtxFileInfo) {
         let size = file.size;
         self.files.add(file);
+        self.publish(|status| {
+            status.uploads += 1;
+            status.bytes += size;
+        });
+        self.release_local_l0();
+    }
+
+    /// Publishes what the replica holds (a request to it just succeeded):
+    /// in the status, with `update` for the counters, to `wait_replicated`
+    /// and to the database task waiting to group commits.
+    fn publish(&self, update: impl FnOnce(&mut ReplicaStatus)) {
         let txid = self.files.max_txid();
         let caught_up = txid >= *self.local_txid.borrow();
         self.shared.update_replica(self.index, |status| {
             status.txid = txid;
-            status.uploads += 1;
-            status.bytes += size;
             status.last_error = None;
             if caught_up {
                 status.behind_since = None;
             }
+            update(status);
         });
         self.txid.send_replace(txid);
         self.shared.uploaded.notify_one();
-        self.release_local_l0();
     }
 
     /// Tells the replicator how far this replica no longer needs local L0
@@ -240,39 +242,16 @@ impl ReplicaTask {
     }
 
     async fn compact(&mut self, level: u8) -> Result<()> {
-        // Merging a single file would only copy it (Litestream's duplicate
-        // `1-1` files at every level of an idle database); wait for two.
-        let below =
-            compaction::compaction_inputs(self.files.files(level - 1), self.files.level_max(level));
-        if below.len() < 2 {
-            return Ok(());
-        }
-        if compaction::promote_dominant(&self.client, &mut self.files, level)
-            .await?
-            .is_some()
-        {
-            self.shared
-                .update_replica(self.index, |status| status.compactions += 1);
-            self.release_local_l0();
-            // What is left may be a single file: it waits for more.
-            let left = compaction::compaction_inputs(
-                self.files.files(level - 1),
-                self.files.level_max(level),
-            );
-            if left.len() < 2 {
-                return Ok(());
-            }
-        }
         let meta = self.shared.meta.clone();
         let scratch = meta.path().join(format!("compaction-{}", self.index));
         let local_l0 = |txid| Some(meta.l0_path(txid));
         let compacted =
             compaction::compact_level(&self.client, &mut self.files, level, local_l0, &scratch)
                 .await?;
-        if let Some(file) = compacted {
+        if compacted.files > 0 {
             self.shared.update_replica(self.index, |status| {
-                status.compactions += 1;
-                status.bytes += file.size;
+                status.compactions += compacted.files;
+                status.bytes += compacted.uploaded;
             });
             self.release_local_l0();
         }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::replicator::{Durability, ReplicationOptions, ReplicationStatus, Replicator};
+use stn_replicate::replicator::{
+    Durability, ReplicaWaiter, ReplicationOptions, Replicator, ReplicatorHandle,
+};
 use stn_replicate::restore::{IntegrityCheck, RestoreOptions, restore};
 use stn_replicate::storage::ReplicaClient;
 
@@ -88,15 +90,11 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
         names.push(job.db_path.display().to_string());
     }
 
-    // Metrics read a snapshot of the replicators' counters, refreshed every second.
-    let snapshot = || -> Vec<(String, ReplicationStatus)> {
-        names
-            .iter()
-            .cloned()
-            .zip(handles.iter().map(|h| h.status()))
-            .collect()
-    };
-    let (status_tx, status_rx) = tokio::sync::watch::channel(snapshot());
+    // Metrics read the replicators' counters when scraped.
+    let waiters: Vec<(String, ReplicaWaiter)> = names
+        .into_iter()
+        .zip(handles.iter().map(ReplicatorHandle::waiter))
+        .collect();
     let metrics_addr = args
         .metrics_addr
         .clone()
@@ -113,10 +111,9 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
         let metrics: stn_server::MetricsFn = std::sync::Arc::new(move || {
-            status_rx
-                .borrow()
+            waiters
                 .iter()
-                .map(|(db, status)| crate::metrics::replication(db, status))
+                .map(|(db, waiter)| crate::metrics::replication(db, &waiter.status()))
                 .collect()
         });
         tracing::info!(%addr, "serving metrics");
@@ -125,36 +122,27 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
         }));
     }
 
-    // The waiting future borrows the handles; it ends with this block.
-    let exit: Result<ExitCode> = {
-        let wait = async {
-            if args.once {
-                for handle in &handles {
-                    let txid = handle.sync_now().await?;
-                    println!("synced TXID {txid:016x}");
-                }
-                Ok(ExitCode::SUCCESS)
-            } else if let Some(cmd) = args
-                .exec
-                .as_deref()
-                .or(config.as_ref().and_then(|c| c.exec.as_deref()))
-            {
-                run_exec(cmd).await
-            } else {
-                crate::signals::shutdown().await;
-                Ok(ExitCode::SUCCESS)
-            }
-        };
-        tokio::pin!(wait);
-        let mut refresh = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                exit = &mut wait => break exit,
-                _ = refresh.tick() => {
-                    status_tx.send_replace(snapshot());
+    let exit: Result<ExitCode> = if args.once {
+        let mut synced = Ok(ExitCode::SUCCESS);
+        for handle in &handles {
+            match handle.sync_now().await {
+                Ok(txid) => println!("synced TXID {txid:016x}"),
+                Err(e) => {
+                    synced = Err(e.into());
+                    break;
                 }
             }
         }
+        synced
+    } else if let Some(cmd) = args
+        .exec
+        .as_deref()
+        .or(config.as_ref().and_then(|c| c.exec.as_deref()))
+    {
+        run_exec(cmd).await
+    } else {
+        crate::signals::shutdown().await;
+        Ok(ExitCode::SUCCESS)
     };
     let _ = stop_metrics.send(());
     let exit = exit?;

@@ -88,30 +88,17 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(database = %settings.database, "database");
 
-    // /metrics reads the replicator's counters from a snapshot refreshed every second.
-    let (status_tx, status_rx) = tokio::sync::watch::channel(handle.as_ref().map(|h| h.status()));
+    // /metrics reads the replicator's counters when scraped.
     let db_name = settings.database.redacted();
-    let metrics: stn_server::MetricsFn = Arc::new(move || match &*status_rx.borrow() {
-        Some(status) => crate::metrics::replication(&db_name, status),
+    let metrics: stn_server::MetricsFn = Arc::new(move || match waiter.get() {
+        Some(waiter) => crate::metrics::replication(&db_name, &waiter.status()),
         None => String::new(),
     });
     let options = ServeOptions {
         require_auth,
         metrics: Some(metrics),
     };
-    let server = stn_server::serve(station, listener, options, signals::shutdown());
-    tokio::pin!(server);
-    let mut refresh = tokio::time::interval(std::time::Duration::from_secs(1));
-    let served = loop {
-        tokio::select! {
-            result = &mut server => break result,
-            _ = refresh.tick() => {
-                if let Some(handle) = &handle {
-                    status_tx.send_replace(Some(handle.status()));
-                }
-            }
-        }
-    };
+    let served = stn_server::serve(station, listener, options, signals::shutdown()).await;
     if let Some(handle) = handle {
         handle.shutdown().await.context("final replication sync")?;
         tracing::info!("replica up to date");
