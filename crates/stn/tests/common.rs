@@ -118,3 +118,109 @@ pub fn with_s3_keys(cmd: &mut Command) -> &mut Command {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env_remove("AWS_CA_BUNDLE")
 }
+
+/// A running `stn serve --addr 127.0.0.1:<free port> ARGS` with the test S3
+/// keys, its output appended to `log`; SIGKILLed when dropped, so a failing
+/// test leaves no server behind.
+pub struct Server {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts the server and waits until `/health` answers.
+    pub fn start(stn: &Stn, args: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
+        let port = stn_testkit::free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut all = vec!["serve", "--addr", &addr];
+        all.extend(args);
+        let mut cmd = stn.command(&all);
+        with_s3_keys(&mut cmd).envs(env.iter().copied());
+        let child = cmd
+            .stdout(log_file(log))
+            .stderr(log_file(log))
+            .spawn()
+            .expect("start stn serve");
+        let server = Server {
+            child: Some(child),
+            port,
+            log: log.to_owned(),
+        };
+        assert!(
+            stn_testkit::wait_for_http_ok(port, "/health", std::time::Duration::from_secs(30)),
+            "serve did not come up\n{}",
+            tail(log)
+        );
+        server
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap the killed server");
+        }
+    }
+
+    /// SIGTERM: the server makes its final sync and exits.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let child = self.child.take().expect("a running server");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        wait_exit(child, std::time::Duration::from_secs(40))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits for `child` to exit; SIGKILLs it and panics after `within`.
+pub fn wait_exit(
+    mut child: std::process::Child,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("process did not exit within {within:?}");
+}
+
+/// `path` opened for appending, for a child's output.
+pub fn log_file(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// The last lines of a log, for failure messages.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    format!(
+        "{} (last lines):\n{}",
+        log.display(),
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    )
+}

@@ -23,12 +23,11 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Stn, s3_url, unique, with_s3_keys};
+use common::{Server, Stn, log_file, s3_url, tail, unique, wait_exit, with_s3_keys};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use stn_replicate::replicator::Durability;
@@ -182,7 +181,7 @@ impl Trial {
         };
         let stn = Stn::local();
         let log = work.path().join("serve.log");
-        let mut server = Server::start(&stn, &replica, self.mode, &log);
+        let mut server = start_server(&stn, &replica, self.mode, &log);
         let (writes, killed_at) =
             runtime.block_on(load(server.port, payload, kill_at, || server.kill9()));
 
@@ -354,7 +353,7 @@ fn restart_and_resume(
     committed: &[Row],
 ) {
     let log = work.join("serve-restarted.log");
-    let mut server = Server::start(stn, replica, mode, &log);
+    let mut server = start_server(stn, replica, mode, &log);
     let names: Vec<String> = (0..WRITES_AFTER_RESTART)
         .map(|i| format!("after-{i}"))
         .collect();
@@ -645,103 +644,12 @@ fn restore(stn: &Stn, replica: &str, out: &Path, log: &Path) {
         .stderr(log_file(log))
         .spawn()
         .expect("start stn restore");
-    let status = wait_within(child, Duration::from_secs(60)).expect("stn restore finished");
+    let status = wait_exit(child, Duration::from_secs(60));
     assert!(status.success(), "stn restore: {status:?}\n{}", tail(log));
 }
 
-fn log_file(path: &Path) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-}
-
-/// The last lines of a log, for failure messages.
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    format!(
-        "{} (last lines):\n{}",
-        log.display(),
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    )
-}
-
-/// Waits for `child` to exit; SIGKILLs it and returns `None` after `within`.
-fn wait_within(mut child: Child, within: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-/// A running `stn serve`, SIGKILLed when dropped, so a failing trial
-/// leaves no server behind.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Server {
-    fn start(stn: &Stn, replica: &str, mode: Durability, log: &Path) -> Server {
-        let port = stn_testkit::free_port();
-        let mut cmd = stn.command(&[
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--replica",
-            replica,
-            "--durability",
-            mode.as_str(),
-        ]);
-        let child = with_s3_keys(&mut cmd)
-            .stdout(log_file(log))
-            .stderr(log_file(log))
-            .spawn()
-            .expect("start stn serve");
-        let server = Server {
-            child: Some(child),
-            port,
-        };
-        assert!(
-            stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
-            "serve did not come up\n{}",
-            tail(log)
-        );
-        server
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reap the killed server");
-        }
-    }
-
-    /// SIGTERM: the server makes its final sync and exits.
-    fn stop(&mut self) -> ExitStatus {
-        let child = self.child.take().expect("a running server");
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        wait_within(child, Duration::from_secs(40)).expect("serve stopped within 40 s of SIGTERM")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// `stn serve` on `replica` in durability `mode`.
+fn start_server(stn: &Stn, replica: &str, mode: Durability, log: &Path) -> Server {
+    let args = ["--replica", replica, "--durability", mode.as_str()];
+    Server::start(stn, &args, &[], log)
 }

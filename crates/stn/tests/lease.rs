@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Stn;
+use common::{Stn, wait_exit};
 
 /// The pid written in the replica's lease, once one is there.
 fn lease_pid(replica: &Path) -> Option<u64> {
@@ -28,22 +28,12 @@ fn wait_for_lease_of(replica: &Path, child: &Child) {
     }
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
+fn stop(child: Child) -> std::process::ExitStatus {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("stn replicate did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_exit(child, Duration::from_secs(20))
 }
 
 #[test]

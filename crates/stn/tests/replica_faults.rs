@@ -8,59 +8,30 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Stn, with_s3_keys};
+use common::{Server, Stn, with_s3_keys};
 
 /// The well-known Azurite development account.
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/// `stn serve` with its log in a file; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+/// `stn serve --replica REPLICA`, logging at info level (the tests read
+/// the log), with `env` added.
+fn serve(stn: &Stn, replica: &str, env: &[(&str, &str)]) -> Server {
+    let log = stn
+        .config_dir()
+        .join(format!("serve-{}.log", stn_testkit::free_port()));
+    let mut env = env.to_vec();
+    env.push(("STN_LOG", "info"));
+    Server::start(stn, &["--replica", replica], &env, &log)
 }
 
+/// What these tests do with a server: write through the API, read /metrics.
 impl Server {
-    fn start(stn: &Stn, replica: &str, env: &[(&str, &str)]) -> Server {
-        let port = stn_testkit::free_port();
-        let log = stn
-            .config_dir()
-            .join(format!("serve-{}.log", stn_testkit::free_port()));
-        let mut cmd = stn.command(&[
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--replica",
-            replica,
-        ]);
-        with_s3_keys(&mut cmd).env("STN_LOG", "info");
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start stn serve");
-        let server = Server { child, port, log };
-        assert!(
-            stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
-            "serve did not come up: {}",
-            server.log_text()
-        );
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// Creates agent `name` with an incompressible prompt of `size` bytes.
     async fn create_agent(&self, name: &str, size: usize) {
         let prompt: String = (0..size)
@@ -122,18 +93,6 @@ impl Server {
         self.wait_metric("stn_replica_lag_txids", within, |v| v == 0.0)
             .await;
     }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Restores `replica` with `stn restore` and checks it equals `db`.
@@ -159,9 +118,9 @@ fn assert_restores(stn: &Stn, replica: &str, db: &Path, env: &[(&str, &str)]) {
 
 /// Once the replica is fixed, it catches up with every write, and a
 /// restore equals the server's database.
-async fn assert_catches_up(server: Server, stn: &Stn, replica: &str, env: &[(&str, &str)]) {
+async fn assert_catches_up(mut server: Server, stn: &Stn, replica: &str, env: &[(&str, &str)]) {
     server.wait_caught_up(Duration::from_secs(60)).await;
-    server.kill();
+    server.kill9();
     assert_restores(stn, replica, &stn.config_dir().join("station.db"), env);
 }
 
@@ -218,7 +177,7 @@ async fn full_replica_directory_then_space_freed() {
     };
     let replica = fs.replica_url();
     let stn = Stn::local();
-    let server = Server::start(&stn, &replica, &[]);
+    let server = serve(&stn, &replica, &[]);
     // About 1.5 MB of incompressible prompts: far more than fits.
     for i in 0..48 {
         server.create_agent(&format!("full-{i}"), 32 * 1024).await;
@@ -246,7 +205,7 @@ async fn read_only_replica_directory_then_writable() {
     };
     let replica = fs.replica_url();
     let stn = Stn::local();
-    let server = Server::start(&stn, &replica, &[]);
+    let server = serve(&stn, &replica, &[]);
     server.create_agent("before", 1000).await;
     server.wait_caught_up(Duration::from_secs(20)).await;
 
@@ -274,7 +233,7 @@ async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
     };
     let replica = fs.replica_url();
     let stn = Stn::local();
-    let server = Server::start(&stn, &replica, &[("STN_DURABILITY", "sync")]);
+    let mut server = serve(&stn, &replica, &[("STN_DURABILITY", "sync")]);
     server.create_agent("before", 1000).await;
 
     fs.remount("ro");
@@ -298,7 +257,7 @@ async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
     // gets the write, and new writes are acknowledged again.
     fs.remount("rw");
     server.create_agent("after", 1000).await;
-    server.kill();
+    server.kill9();
     let db = stn.config_dir().join("station.db");
     assert_restores(&stn, &replica, &db, &[]);
     let names = rusqlite::Connection::open(&db)
@@ -324,7 +283,7 @@ async fn missing_bucket_then_created() {
     // With no local database, serve would restore first, and refuses to
     // start when the replica cannot be read.
     stn.ok(&["db", "migrate"]);
-    let server = Server::start(&stn, &replica, &[]);
+    let server = serve(&stn, &replica, &[]);
     for i in 0..5 {
         server.create_agent(&format!("no-bucket-{i}"), 1000).await;
     }
@@ -364,7 +323,7 @@ async fn wrong_credentials_then_fixed() {
     let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
     let stn = Stn::local();
     stn.ok(&["db", "migrate"]);
-    let server = Server::start(&stn, &replica, &[("AZURE_STORAGE_ACCOUNT_KEY", wrong)]);
+    let mut server = serve(&stn, &replica, &[("AZURE_STORAGE_ACCOUNT_KEY", wrong)]);
     for i in 0..5 {
         server.create_agent(&format!("wrong-key-{i}"), 1000).await;
     }
@@ -379,9 +338,9 @@ async fn wrong_credentials_then_fixed() {
 
     // Fixed by restarting with the right key: the writes made meanwhile
     // waited in the local L0 files.
-    server.kill();
+    server.kill9();
     let right = [("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)];
-    let server = Server::start(&stn, &replica, &right);
+    let server = serve(&stn, &replica, &right);
     server.create_agent("after", 1000).await;
     assert_catches_up(server, &stn, &replica, &right).await;
 }

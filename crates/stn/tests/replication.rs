@@ -6,29 +6,16 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Stn, s3_url, unique, with_s3_keys};
+use common::{Server, Stn, s3_url, unique, wait_exit, with_s3_keys};
 
-fn serve(stn: &Stn, replica: &str) -> (Child, u16) {
+fn serve(stn: &Stn, replica: &str) -> Server {
     serve_with(stn, replica, &[])
 }
 
-fn serve_with(stn: &Stn, replica: &str, extra: &[&str]) -> (Child, u16) {
-    let port = stn_testkit::free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--addr", &addr, "--replica", replica];
+fn serve_with(stn: &Stn, replica: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--replica", replica];
     args.extend(extra);
-    let mut cmd = stn.command(&args);
-    with_s3_keys(&mut cmd);
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start stn serve");
-    assert!(
-        stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
-        "serve did not come up"
-    );
-    (child, port)
+    Server::start(stn, &args, &[], &stn.config_dir().join("serve.log"))
 }
 
 fn kill9(mut child: Child) {
@@ -51,7 +38,8 @@ async fn disaster_recovery(replica: &str, durability: Durability) {
         Durability::Async => &[],
         Durability::Sync => &["--durability", "sync"],
     };
-    let (server, port) = serve_with(&stn, replica, extra);
+    let mut server = serve_with(&stn, replica, extra);
+    let port = server.port;
     let http = reqwest::Client::new();
     // Concurrent writers, as an API server sees them.
     let writes = (0..12).map(|i| {
@@ -72,7 +60,7 @@ async fn disaster_recovery(replica: &str, durability: Durability) {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     // Durable mode: killed the moment the last write was acknowledged.
-    kill9(server);
+    server.kill9();
 
     // The machine is lost: the database and everything next to it is gone.
     for entry in std::fs::read_dir(stn.config_dir()).unwrap() {
@@ -88,7 +76,7 @@ async fn disaster_recovery(replica: &str, durability: Durability) {
     }
     assert!(!stn.config_dir().join("station.db").exists());
 
-    let (server, _) = serve(&stn, replica);
+    let mut server = serve(&stn, replica);
     let agents = stn.json(&["agent", "list", "--json"]);
     let names: Vec<&str> = agents
         .as_array()
@@ -97,7 +85,7 @@ async fn disaster_recovery(replica: &str, durability: Durability) {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 12, "every agent is back: {names:?}");
-    kill9(server);
+    server.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,20 +159,6 @@ fn query_text(db: &std::path::Path, sql: &str) -> String {
         Ok(values.join("|"))
     })
     .unwrap()
-}
-
-fn wait_exit(mut child: Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -356,7 +330,8 @@ async fn serve_exposes_replication_metrics() {
     let replica_dir = tempfile::tempdir().unwrap();
     let replica = format!("file://{}", replica_dir.path().display());
     let stn = Stn::local();
-    let (server, port) = serve(&stn, &replica);
+    let mut server = serve(&stn, &replica);
+    let port = server.port;
     let http = reqwest::Client::new();
     let created = http
         .post(format!("http://127.0.0.1:{port}/api/v1/agents"))
@@ -399,7 +374,7 @@ async fn serve_exposes_replication_metrics() {
             .any(|l| l.starts_with("stn_replica_uploads_total{") && !l.ends_with(" 0")),
         "{text}"
     );
-    kill9(server);
+    server.kill9();
 }
 
 #[test]
