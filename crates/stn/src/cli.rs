@@ -76,7 +76,7 @@ pub enum Command {
     /// List the LTX files of a replica.
     Ltx(LtxArgs),
     /// Deploy an environment with its database kept: `stn deploy ENV --target T --database|--replica|--provision …`.
-    Deploy(DeployCommand),
+    Deploy(Box<DeployCommand>),
 }
 
 /// `stn deploy ENV …` deploys; `stn deploy status|logs|destroy` manage deployments.

@@ -151,9 +151,8 @@ async fn life_cycle(
     );
 
     create_agent(&http, &base, "via-api").await;
-    match db_file {
-        Some(db) => record_run(db, "via-api", "first task"),
-        None => {}
+    if let Some(db) = db_file {
+        record_run(db, "via-api", "first task");
     }
 
     // Redeploy with another binary path and a changed environment.

@@ -38,6 +38,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replicate(args) => replicate::run(&settings, args).await,
         Command::Restore(args) => restore::run_restore(&settings, args).await,
         Command::Ltx(args) => restore::run_ltx(&settings, args).await,
-        Command::Deploy(cmd) => deploy::run(&settings, database_flag, cmd).await,
+        Command::Deploy(cmd) => deploy::run(&settings, database_flag, *cmd).await,
     }
 }
