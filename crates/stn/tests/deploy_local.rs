@@ -313,20 +313,17 @@ async fn local_deploy_on_sqld_keeps_agents_and_the_token_secret() {
     .await;
 
     // Deployed again and checked where the token may and may not be.
-    run(
-        &stn,
-        &[
-            "deploy",
-            "default",
-            "--target",
-            "local",
-            "--name",
-            name,
-            "--database",
-            &url,
-        ],
-        &[("DATABASE_AUTH_TOKEN", &token)],
-    );
+    let deploy = [
+        "deploy",
+        "default",
+        "--target",
+        "local",
+        "--name",
+        name,
+        "--database",
+        &url,
+    ];
+    run(&stn, &deploy, &[("DATABASE_AUTH_TOKEN", &token)]);
     let dir = dep_dir(&stn, name);
     let secrets = dir.join("secrets.env");
     use std::os::unix::fs::PermissionsExt as _;
@@ -342,20 +339,7 @@ async fn local_deploy_on_sqld_keeps_agents_and_the_token_secret() {
     let status_text = stn.ok(&["deploy", "status", "--json"]) + &stn.ok(&["deploy", "status"]);
     assert!(!status_text.contains(&token));
     // A redeploy from a shell without the token keeps the one it had.
-    run(
-        &stn,
-        &[
-            "deploy",
-            "default",
-            "--target",
-            "local",
-            "--name",
-            name,
-            "--database",
-            &url,
-        ],
-        &[],
-    );
+    run(&stn, &deploy, &[]);
     assert_eq!(status(&stn, name)["status"], "running");
     stn.ok(&["deploy", "destroy", name]);
 }
