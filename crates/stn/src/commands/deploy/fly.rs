@@ -49,7 +49,7 @@ fn flyctl() -> Command {
 
 fn spawn_error(e: std::io::Error) -> anyhow::Error {
     anyhow::anyhow!(
-        "cannot run flyctl ({e}); hint: install it (https://fly.io/docs/flyctl/install/) and run `flyctl auth login`, or drop --apply to only write fly.toml"
+        "cannot run flyctl ({e})\nhint: install it (https://fly.io/docs/flyctl/install/) and run `flyctl auth login`, or drop --apply to only write fly.toml"
     )
 }
 

@@ -90,8 +90,8 @@ pub fn serve_command(
 }
 
 /// Stops the running instance (if any) and starts the one `state` describes.
-/// Returns how long no server was running.
-pub fn replace(dep: &Deployment, state: &State) -> Result<Duration> {
+/// Returns how long no server was running (`None` when none ran before).
+pub fn replace(dep: &Deployment, state: &State) -> Result<Option<Duration>> {
     let run = state
         .local
         .as_ref()
@@ -100,10 +100,10 @@ pub fn replace(dep: &Deployment, state: &State) -> Result<Duration> {
     prepare_database(dep, state, run)?;
     start(dep)?;
     let healthy = wait_healthy(run.port, START_TIMEOUT);
-    let down = stopped_at.map(|t| t.elapsed()).unwrap_or_default();
+    let down = stopped_at.map(|t| t.elapsed());
     if !healthy {
         bail!(
-            "the server of deployment {} did not answer on 127.0.0.1:{} within {}s; hint: `stn deploy logs {}`\n{}",
+            "the server of deployment {} did not answer on 127.0.0.1:{} within {}s\nhint: `stn deploy logs {}`\n{}",
             state.name,
             run.port,
             START_TIMEOUT.as_secs(),

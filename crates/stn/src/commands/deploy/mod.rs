@@ -89,7 +89,7 @@ fn choice(database_flag: Option<String>, args: &DeployArgs) -> Result<Option<Cho
         let url = DatabaseUrl::parse(&text)?;
         if !url.is_remote() {
             bail!(
-                "--database {} is a local file; a deployment needs a server (libsql://, https://, http://); hint: for a local file kept by a replica use --replica URL",
+                "--database {} is a local file; a deployment needs a server (libsql://, https://, http://)\nhint: for a local file kept by a replica use --replica URL",
                 url.redacted()
             );
         }
@@ -202,7 +202,7 @@ async fn deploy(
     let layout = Layout::new(&settings.config_dir);
     if !layout.env_dir(&environment).is_dir() {
         bail!(
-            "environment {environment} has no directory {}; hint: `stn env create {environment}` or `stn env list`",
+            "environment {environment} has no directory {}\nhint: `stn env create {environment}` or `stn env list`",
             layout.env_dir(&environment).display()
         );
     }
@@ -213,7 +213,7 @@ async fn deploy(
         && prev.environment != environment
     {
         bail!(
-            "deployment {name} deploys environment {}, not {environment}; hint: pass --name for another deployment, or `stn deploy destroy {name}` first",
+            "deployment {name} deploys environment {}, not {environment}\nhint: pass --name for another deployment, or `stn deploy destroy {name}` first",
             prev.environment
         );
     }
@@ -335,7 +335,7 @@ fn deploy_local(
         state.environment,
         state.persistence.kind()
     );
-    if previous_run.is_some() {
+    if let Some(down) = down {
         println!("no server for {} ms while replacing", down.as_millis());
     }
     Ok(())
@@ -407,7 +407,7 @@ fn deploy_artifacts(
 async fn destroy(settings: &Settings, name: &str, keep_data: bool) -> Result<ExitCode> {
     let dep = Deployment::new(&settings.config_dir, name);
     let Some(state) = dep.load()? else {
-        bail!("there is no deployment {name}; hint: `stn deploy status` lists them");
+        bail!("there is no deployment {name}\nhint: `stn deploy status` lists them");
     };
     local::stop(&dep)?;
     if keep_data {

@@ -144,7 +144,7 @@ pub async fn logs(
         Some(name) => match deployments.into_iter().find(|(_, s)| s.name == name) {
             Some((dep, _)) => dep,
             None => {
-                bail!("there is no local deployment {name}; hint: `stn deploy status` lists them")
+                bail!("there is no local deployment {name}\nhint: `stn deploy status` lists them")
             }
         },
         None => {

@@ -26,7 +26,7 @@ pub fn load_key(path: &Path) -> Result<SigningKey> {
     // The parse error says nothing about the key's bytes, so it is safe to show.
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
         anyhow::anyhow!(
-            "{} is not an Ed25519 private key in PKCS#8 PEM ({e}); hint: create one with `openssl genpkey -algorithm ed25519 -out key.pem` and give sqld its public half (`openssl pkey -in key.pem -pubout`)",
+            "{} is not an Ed25519 private key in PKCS#8 PEM ({e})\nhint: create one with `openssl genpkey -algorithm ed25519 -out key.pem` and give sqld its public half (`openssl pkey -in key.pem -pubout`)",
             path.display()
         )
     })

@@ -35,7 +35,7 @@ impl Spec {
             });
         }
         bail!(
-            "--provision `{text}` is neither `sqld=ADMIN_URL` nor `turso`; hint: e.g. --provision sqld=http://127.0.0.1:9090 --jwt-key key.pem, or --provision turso --org ORG"
+            "--provision `{text}` is neither `sqld=ADMIN_URL` nor `turso`\nhint: e.g. --provision sqld=http://127.0.0.1:9090 --jwt-key key.pem, or --provision turso --org ORG"
         )
     }
 }
@@ -101,7 +101,7 @@ pub async fn delete(provisioned: &Provisioned) -> Result<()> {
 fn record(dep: &Deployment, state: &mut State, provisioned: Provisioned) -> Result<()> {
     match &state.provisioned {
         Some(old) if !same_database(old, &provisioned) => bail!(
-            "deployment {} already has a provisioned database ({old:?}); hint: `stn deploy destroy {}` first, or pick another --name",
+            "deployment {} already has a provisioned database ({old:?})\nhint: `stn deploy destroy {}` first, or pick another --name",
             state.name,
             state.name
         ),

@@ -99,7 +99,7 @@ fn namespace_url(sqld_url: Option<&str>, admin_url: &str, namespace: &str) -> Re
     let host = match url.host() {
         Some(url::Host::Domain(host)) => host.to_owned(),
         _ => bail!(
-            "sqld chooses the namespace by the first label of the host name, so {url} (no host name) cannot reach namespace {namespace}; hint: pass --sqld-url http://db.example.com:8080 (a name that resolves to sqld)"
+            "sqld chooses the namespace by the first label of the host name, so {url} (no host name) cannot reach namespace {namespace}\nhint: pass --sqld-url http://db.example.com:8080 (a name that resolves to sqld)"
         ),
     };
     url.set_host(Some(&format!("{namespace}.{host}")))

@@ -59,7 +59,7 @@ fn api<'a>(http: &'a reqwest::Client, org: &str) -> Result<Api<'a>> {
     let token = match std::env::var("TURSO_API_TOKEN") {
         Ok(token) if !token.is_empty() => token,
         _ => bail!(
-            "--provision turso needs TURSO_API_TOKEN (a Turso platform API token); hint: create one with `turso auth api-tokens mint stn-deploy`"
+            "--provision turso needs TURSO_API_TOKEN (a Turso platform API token)\nhint: create one with `turso auth api-tokens mint stn-deploy`"
         ),
     };
     let base = std::env::var("TURSO_API_URL").unwrap_or_else(|_| DEFAULT_API.to_owned());
@@ -145,7 +145,7 @@ async fn mint(api: &Api<'_>, name: &str, authorization: &str, expiration: &str) 
     let response = api.send(request, "create a token").await?;
     if !response.status().is_success() {
         bail!(
-            "Turso refused a {authorization} token for database {name}: {}; hint: run the deploy again, it reuses the database",
+            "Turso refused a {authorization} token for database {name}: {}\nhint: run the deploy again, it reuses the database",
             error_text(response).await
         );
     }
