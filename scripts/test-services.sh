@@ -2,7 +2,7 @@
 # Installs (idempotently) and starts the real services Station's tests run against,
 # all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
 #
-#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, deploy validators
 #   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
 #   scripts/test-services.sh down      # stop what `up` started
 #
