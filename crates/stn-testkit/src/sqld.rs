@@ -23,6 +23,7 @@ pub struct SqldOptions {
 pub struct Sqld {
     child: Child,
     port: u16,
+    admin_port: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,8 +45,8 @@ impl Sqld {
                 let key = service("STN_TEST_JWT_PUBLIC_KEY")?;
                 cmd.args(["--auth-jwt-key-file", &key]);
             }
-            if options.namespaces {
-                let admin = free_port();
+            let admin_port = options.namespaces.then(free_port);
+            if let Some(admin) = admin_port {
                 cmd.args([
                     "--enable-namespaces",
                     "--admin-listen-addr",
@@ -57,6 +58,7 @@ impl Sqld {
                 return Some(Sqld {
                     child,
                     port,
+                    admin_port,
                     _dir: dir,
                 });
             }
@@ -70,6 +72,11 @@ impl Sqld {
     /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin API's `http://127.0.0.1:PORT` (with `namespaces` only).
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin_port.map(|p| format!("http://127.0.0.1:{p}"))
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -75,6 +75,131 @@ pub enum Command {
     Restore(RestoreArgs),
     /// List the LTX files of a replica.
     Ltx(LtxArgs),
+    /// Deploy an environment with its database kept: `stn deploy ENV --target T --database|--replica|--provision …`.
+    Deploy(Box<DeployCommand>),
+}
+
+/// `stn deploy ENV …` deploys; `stn deploy status|logs|destroy` manage deployments.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DeployCommand {
+    #[command(subcommand)]
+    pub action: Option<DeployAction>,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployAction {
+    /// Show every deployment made from this config dir.
+    Status {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Print a local deployment's server log.
+    Logs {
+        /// Deployment name [default: the only one]
+        name: Option<String>,
+        /// Keep printing new lines until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Print the last N lines first.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+    },
+    /// Stop a deployment and delete its provisioned database and directory.
+    Destroy {
+        name: String,
+        /// Keep the database (a provisioned one too) and the deployment directory.
+        #[arg(long)]
+        keep_data: bool,
+    },
+    /// Run and restart a local deployment's server (started by `stn deploy --target local`).
+    #[command(hide = true)]
+    Supervise { dir: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeployTarget {
+    Local,
+    Compose,
+    Systemd,
+    #[value(alias = "k8s")]
+    Kubernetes,
+    Fly,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Environment to deploy.
+    pub environment: Option<String>,
+    /// Where to run it.
+    #[arg(long, value_enum)]
+    pub target: Option<DeployTarget>,
+    /// Deployment name (also the app, service and namespace name) [default: station-ENV]
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub persistence: PersistenceArgs,
+    /// Ed25519 private key (PKCS#8 PEM) that signs the tokens for `--provision sqld=…`.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_key: Option<PathBuf>,
+    /// The sqld HTTP URL clients use; the namespace is its first host label [default: the admin URL's host on port 8080]
+    #[arg(long, value_name = "URL")]
+    pub sqld_url: Option<String>,
+    /// Turso organization for `--provision turso`.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Turso group for `--provision turso`.
+    #[arg(long, default_value = "default")]
+    pub group: String,
+    /// Lifetime of a provisioned Turso token (Turso's format: 7d, 2w, 7d3h).
+    #[arg(long, default_value = "90d")]
+    pub token_expiration: String,
+    /// Fly region.
+    #[arg(long, default_value = "ord")]
+    pub region: String,
+    /// Kubernetes namespace.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Container image for compose, kubernetes and fly.
+    #[arg(long, default_value = "ghcr.io/cloudshipai/station-rs:latest")]
+    pub image: String,
+    /// Write the artifacts here [default: <config dir>/deployments/NAME/TARGET]
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Write the artifacts only: provision nothing, start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// fly: run flyctl (apps create, secrets import, volumes create, deploy).
+    #[arg(long)]
+    pub apply: bool,
+    /// Fly organization for `flyctl apps create`.
+    #[arg(long, default_value = "personal")]
+    pub fly_org: String,
+    /// local: port on 127.0.0.1 [default: the previous deployment's, else a free one]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// local: the `stn` executable to run; systemd: the path in ExecStart [default: this executable; /usr/local/bin/stn]
+    #[arg(long, value_name = "PATH")]
+    pub stn_binary: Option<PathBuf>,
+}
+
+/// Where the deployment's database lives: exactly one of these or the
+/// global `--database URL` (a libSQL server such as Turso or sqld; its token
+/// from ?authToken=, DATABASE_AUTH_TOKEN or TURSO_AUTH_TOKEN goes in as a secret).
+#[derive(Debug, Args)]
+#[group(id = "persistence", multiple = false)]
+pub struct PersistenceArgs {
+    /// A local file replicated to this replica (file://, s3://, gs://, abs://), restored on start.
+    #[arg(long, value_name = "URL")]
+    pub replica: Option<String>,
+    /// Create a database for this deployment: `sqld=ADMIN_URL` or `turso`.
+    #[arg(long, value_name = "SPEC")]
+    pub provision: Option<String>,
+    /// No persistence choice: the database lives and dies with the instance.
+    #[arg(long)]
+    pub ephemeral: bool,
 }
 
 /// Where replication settings come from.

@@ -16,8 +16,10 @@ pub fn init_logging(global: &Global) -> Result<()> {
         .unwrap_or_else(|| default_level().to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("invalid --log-level `{filter}`"))?;
+    // No colour codes in a log file (`stn deploy` sends serve's stderr to one).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match global.log_format {
         LogFormat::Text => builder.init(),

@@ -71,6 +71,16 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// power loss. Creates the parent directory if needed. An existing file's permissions are
 /// kept (a `0600` file of secrets stays `0600`).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, contents, None)
+}
+
+/// [`write_atomic`] for a file of secrets: the temporary file is created with mode
+/// `0600`, so the contents are never readable by others, not even for a moment.
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, contents, Some(0o600))
+}
+
+fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let Some(file_name) = path.file_name() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -88,8 +98,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
     let temp_path = dir.join(temp_name);
 
-    let written =
-        write_and_sync(&temp_path, path, contents).and_then(|()| fs::rename(&temp_path, path));
+    let written = write_and_sync(&temp_path, path, contents, mode)
+        .and_then(|()| fs::rename(&temp_path, path));
     if let Err(err) = written {
         // Best effort: the original error is the one worth reporting.
         let _ = fs::remove_file(&temp_path);
@@ -100,13 +110,39 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Writes the temporary file, gives it the permissions of the file it will replace, and
 /// flushes it to disk.
-fn write_and_sync(temp_path: &Path, final_path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = File::create(temp_path)?;
+fn write_and_sync(
+    temp_path: &Path,
+    final_path: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> io::Result<()> {
+    let mut file = create_file(temp_path, mode)?;
     file.write_all(contents)?;
-    if let Ok(existing) = fs::metadata(final_path) {
+    if mode.is_none()
+        && let Ok(existing) = fs::metadata(final_path)
+    {
         file.set_permissions(existing.permissions())?;
     }
     file.sync_all()
+}
+
+#[cfg(unix)]
+fn create_file(path: &Path, mode: Option<u32>) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    if let Some(mode) = mode {
+        options.mode(mode);
+    }
+    options.open(path)
+}
+
+#[cfg(not(unix))]
+fn create_file(path: &Path, _mode: Option<u32>) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 /// Flushes a directory so a rename inside it is durable.
@@ -124,6 +160,22 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn write_private_creates_0600_even_over_a_readable_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.env");
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"TOKEN=x\n").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"TOKEN=x\n");
+    }
 
     #[test]
     fn write_atomic_creates_parent_dirs_and_writes() {

@@ -2,6 +2,7 @@
 
 mod agent;
 mod db;
+mod deploy;
 mod env;
 mod init;
 mod mcp;
@@ -22,6 +23,7 @@ use crate::context;
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = context::settings(&cli.global)?;
+    let database_flag = cli.global.database.clone();
     match cli.command {
         Command::Init(args) => init::run(&settings, args).await,
         Command::Serve(args) => serve::run(&settings, args).await,
@@ -36,5 +38,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replicate(args) => replicate::run(&settings, args).await,
         Command::Restore(args) => restore::run_restore(&settings, args).await,
         Command::Ltx(args) => restore::run_ltx(&settings, args).await,
+        Command::Deploy(cmd) => deploy::run(&settings, database_flag, *cmd).await,
     }
 }

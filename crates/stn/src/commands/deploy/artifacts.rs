@@ -1,0 +1,394 @@
+//! The files `stn deploy` writes for compose, systemd, Kubernetes and Fly.
+//! Secrets never appear in them: they stay in an env file created 0600
+//! (compose `env_file`, systemd `EnvironmentFile=`, kustomize
+//! `secretGenerator`) or go to `flyctl secrets import` on stdin.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde_json::{Value, json};
+use stn_core::files::write_atomic;
+
+use super::state::{Persistence, write_env_file};
+use crate::cli::DeployTarget;
+
+/// The port `stn serve` listens on inside a container or unit.
+pub const PORT: u16 = 8585;
+/// Data inside a container (the image's volume).
+const DATA: &str = "/data";
+
+/// What every artifact needs.
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub environment: &'a str,
+    pub image: &'a str,
+    pub persistence: &'a Persistence,
+    pub region: &'a str,
+    pub namespace: &'a str,
+    /// ExecStart's binary (systemd).
+    pub stn_binary: &'a Path,
+    pub port: u16,
+}
+
+/// Writes the target's files into `out` and returns their paths.
+pub fn write(
+    target: DeployTarget,
+    spec: &Spec,
+    out: &Path,
+    secrets: &[(String, String)],
+) -> Result<Vec<PathBuf>> {
+    let files: Vec<(String, String)> = match target {
+        DeployTarget::Compose => vec![("compose.yaml".into(), compose(spec)?)],
+        DeployTarget::Systemd => vec![
+            (unit_name(spec.name), systemd_unit(spec)),
+            ("install.sh".into(), systemd_install(spec)),
+        ],
+        DeployTarget::Kubernetes => kubernetes(spec)?,
+        DeployTarget::Fly => vec![("fly.toml".into(), fly_toml(spec))],
+        DeployTarget::Local => Vec::new(),
+    };
+    let mut written = Vec::new();
+    for (file, text) in files {
+        let path = out.join(&file);
+        write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    if let Some(env_file) = env_file_name(target, spec.name) {
+        let path = out.join(env_file);
+        write_env_file(&path, secrets)?;
+        written.push(path);
+    }
+    #[cfg(unix)]
+    if target == DeployTarget::Systemd {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            out.join("install.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )?;
+    }
+    Ok(written)
+}
+
+/// The env file of secrets beside the artifacts (Fly takes them on stdin instead).
+pub fn env_file_name(target: DeployTarget, name: &str) -> Option<String> {
+    match target {
+        DeployTarget::Compose | DeployTarget::Kubernetes => Some("station.env".into()),
+        DeployTarget::Systemd => Some(format!("{name}.env")),
+        DeployTarget::Fly | DeployTarget::Local => None,
+    }
+}
+
+fn unit_name(name: &str) -> String {
+    format!("station-{name}.service")
+}
+
+/// Variables that are not secret: where the database is and how to serve.
+fn container_env(spec: &Spec) -> Vec<(&'static str, String)> {
+    let mut env = vec![("STN_ADDR", format!("0.0.0.0:{}", spec.port))];
+    match spec.persistence {
+        Persistence::Database { url } => env.push(("DATABASE_URL", url.clone())),
+        Persistence::Replica { url } => {
+            env.push(("DATABASE_URL", format!("{DATA}/station.db")));
+            env.push(("STN_REPLICA_URL", url.clone()));
+        }
+        Persistence::Ephemeral => env.push(("DATABASE_URL", format!("{DATA}/station.db"))),
+    }
+    env
+}
+
+fn labels(spec: &Spec) -> Value {
+    json!({"app.kubernetes.io/name": "station", "app.kubernetes.io/instance": spec.name})
+}
+
+fn health_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/health")
+}
+
+/// A compose file: one service, a named volume for the data (unless
+/// ephemeral), the health check on the served port, secrets from `station.env`.
+pub fn compose(spec: &Spec) -> Result<String> {
+    let env: serde_json::Map<String, Value> = container_env(spec)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v)))
+        .collect();
+    let mut service = json!({
+        "image": spec.image,
+        "command": ["serve"],
+        "restart": "unless-stopped",
+        "ports": [format!("{0}:{0}", spec.port)],
+        "environment": env,
+        "env_file": [{"path": "station.env", "required": true}],
+        "healthcheck": {
+            "test": ["CMD", "curl", "-fsS", health_url(spec.port)],
+            "interval": "10s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": "30s",
+        },
+        // SIGTERM lets serve finish requests and make its final replica sync.
+        "stop_grace_period": "45s",
+    });
+    let mut file = json!({ "name": spec.name, "services": {} });
+    if !matches!(spec.persistence, Persistence::Ephemeral) {
+        service["volumes"] = json!([format!("station-data:{DATA}")]);
+        file["volumes"] = json!({ "station-data": {} });
+    }
+    file["services"]["station"] = service;
+    let header = format!(
+        "# Station deployment {} (environment {}), written by `stn deploy --target compose`.\n# Secrets are in station.env (0600). Start: docker compose up -d\n",
+        spec.name, spec.environment
+    );
+    Ok(header + &yaml_serde::to_string(&file)?)
+}
+
+/// systemd quotes: a value in double quotes, `%` doubled (specifiers).
+fn systemd_quote(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%");
+    format!("\"{escaped}\"")
+}
+
+/// A hardened unit with a state directory and secrets from a root-only env file.
+pub fn systemd_unit(spec: &Spec) -> String {
+    let state_dir = format!("/var/lib/station-{}", spec.name);
+    let mut env = vec![("STATION_CONFIG_DIR", format!("{state_dir}/config"))];
+    match spec.persistence {
+        Persistence::Database { url } => env.push(("DATABASE_URL", url.clone())),
+        Persistence::Replica { url } => {
+            env.push(("DATABASE_URL", format!("{state_dir}/station.db")));
+            env.push(("STN_REPLICA_URL", url.clone()));
+        }
+        Persistence::Ephemeral => env.push(("DATABASE_URL", format!("{state_dir}/station.db"))),
+    }
+    let env_lines: String = env
+        .iter()
+        .map(|(k, v)| format!("Environment={}\n", systemd_quote(&format!("{k}={v}"))))
+        .collect();
+    format!(
+        "# Station deployment {name} (environment {environment}), written by `stn deploy --target systemd`.
+# Install with ./install.sh (as root): secrets go to /etc/station/{name}.env (0600).
+[Unit]
+Description=Station deployment {name}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+DynamicUser=yes
+StateDirectory=station-{name}
+StateDirectoryMode=0700
+{env_lines}EnvironmentFile=/etc/station/{name}.env
+ExecStart={bin} serve --addr 127.0.0.1:{port}
+# SIGTERM lets serve finish requests and make its final replica sync.
+KillSignal=SIGTERM
+TimeoutStopSec=45
+Restart=on-failure
+RestartSec=2
+UMask=0077
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+SystemCallArchitectures=native
+CapabilityBoundingSet=
+
+[Install]
+WantedBy=multi-user.target
+",
+        name = spec.name,
+        environment = spec.environment,
+        bin = spec.stn_binary.display(),
+        port = spec.port,
+    )
+}
+
+/// Installs (or updates) the unit and its secrets; safe to run again.
+pub fn systemd_install(spec: &Spec) -> String {
+    let unit = unit_name(spec.name);
+    format!(
+        "#!/bin/sh
+# Installs Station deployment {name} as a systemd service. Run as root; running it again updates it.
+set -eu
+cd \"$(dirname \"$0\")\"
+install -d -m 0755 /etc/station
+install -m 0600 {name}.env /etc/station/{name}.env
+install -m 0644 {unit} /etc/systemd/system/{unit}
+systemctl daemon-reload
+systemctl enable {unit}
+systemctl restart {unit}
+systemctl --no-pager status {unit}
+",
+        name = spec.name,
+    )
+}
+
+/// Kubernetes: a StatefulSet with a volume claim when the data is a local
+/// file kept by a replica, else a Deployment (remote database, or ephemeral);
+/// a Service; the Secret generated by kustomize from `station.env`.
+pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
+    let env: Vec<Value> = container_env(spec)
+        .into_iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let probe = |period: u32| json!({"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": period});
+    let secret = format!("{}-secrets", spec.name);
+    let container = json!({
+        "name": "station",
+        "image": spec.image,
+        "args": ["serve"],
+        "ports": [{"name": "http", "containerPort": spec.port}],
+        "env": env,
+        "envFrom": [{"secretRef": {"name": secret}}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA}],
+        "livenessProbe": probe(10),
+        "readinessProbe": probe(5),
+        "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2, "failureThreshold": 60},
+    });
+    let metadata = json!({"name": spec.name, "namespace": spec.namespace, "labels": labels(spec)});
+    let mut pod = json!({
+        "metadata": {"labels": labels(spec)},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "fsGroup": 10001},
+            // Time for the final replica sync after SIGTERM.
+            "terminationGracePeriodSeconds": 45,
+            "containers": [container],
+        },
+    });
+    let (file, workload) = if matches!(spec.persistence, Persistence::Replica { .. }) {
+        let claim = json!({
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
+        });
+        (
+            "statefulset.yaml",
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": metadata,
+                "spec": {
+                    "serviceName": spec.name,
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels(spec)},
+                    "template": pod,
+                    "volumeClaimTemplates": [claim],
+                },
+            }),
+        )
+    } else {
+        pod["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}}]);
+        (
+            "deployment.yaml",
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": metadata,
+                // One writer at a time: the old pod stops before the new one starts.
+                "spec": {
+                    "replicas": 1,
+                    "strategy": {"type": "Recreate"},
+                    "selector": {"matchLabels": labels(spec)},
+                    "template": pod,
+                },
+            }),
+        )
+    };
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels(spec)},
+        "spec": {
+            "selector": labels(spec),
+            "ports": [{"name": "http", "port": spec.port, "targetPort": "http"}],
+        },
+    });
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": spec.namespace,
+        "resources": [file, "service.yaml"],
+        "secretGenerator": [{"name": secret, "envs": ["station.env"]}],
+        "generatorOptions": {"disableNameSuffixHash": true},
+    });
+    Ok(vec![
+        (file.to_owned(), yaml_serde::to_string(&workload)?),
+        ("service.yaml".to_owned(), yaml_serde::to_string(&service)?),
+        (
+            "kustomization.yaml".to_owned(),
+            yaml_serde::to_string(&kustomization)?,
+        ),
+    ])
+}
+
+/// A TOML string (a JSON string is a valid TOML basic string).
+fn toml_str(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// `fly.toml` with the volume mounted (the Go original created it but never
+/// mounted it, so every boot started from an empty database) and the health
+/// check on the served port.
+pub fn fly_toml(spec: &Spec) -> String {
+    let env: String = container_env(spec)
+        .iter()
+        .map(|(k, v)| format!("  {k} = {}\n", toml_str(v)))
+        .collect();
+    let mounts = if matches!(spec.persistence, Persistence::Ephemeral) {
+        String::new()
+    } else {
+        format!("\n[[mounts]]\n  source = \"station_data\"\n  destination = \"{DATA}\"\n")
+    };
+    format!(
+        "# Station deployment {name} (environment {environment}), written by `stn deploy --target fly`.
+# Secrets are set with `flyctl secrets import` (stn deploy --apply), never here.
+app = {app}
+primary_region = {region}
+kill_signal = \"SIGTERM\"
+kill_timeout = \"45s\"
+
+[build]
+  image = {image}
+
+[env]
+{env}
+[http_service]
+  internal_port = {port}
+  force_https = true
+  auto_stop_machines = \"off\"
+  auto_start_machines = true
+  min_machines_running = 1
+
+  [[http_service.checks]]
+    grace_period = \"30s\"
+    interval = \"15s\"
+    timeout = \"5s\"
+    method = \"GET\"
+    path = \"/health\"
+{mounts}
+[[vm]]
+  size = \"shared-cpu-1x\"
+  memory = \"1gb\"
+",
+        name = spec.name,
+        environment = spec.environment,
+        app = toml_str(spec.name),
+        region = toml_str(spec.region),
+        image = toml_str(spec.image),
+        port = spec.port,
+    )
+}

@@ -1,0 +1,465 @@
+//! `stn deploy`: an environment deployed with its database kept — a remote
+//! libSQL server (`--database`), a replicated local file (`--replica`), or a
+//! database provisioned for the deployment (`--provision`) — to a local
+//! supervised server or as compose, systemd, Kubernetes or Fly artifacts.
+//! Every deployment has a directory under `<config dir>/deployments/`
+//! (docs/decisions/0013-deploy.md).
+
+mod artifacts;
+mod bundle;
+mod fly;
+mod local;
+mod process;
+mod provision;
+mod state;
+mod status;
+mod supervise;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use stn_core::Layout;
+use stn_core::config::{AUTH_TOKEN_VARS, Settings};
+use stn_db::DatabaseUrl;
+
+use crate::cli::{DeployAction, DeployArgs, DeployCommand, DeployTarget};
+use bundle::{BundleSource as _, EnvDirCopy};
+use state::{Deployment, LocalRun, Persistence, State};
+
+/// Keys of replica credentials carried into a deployment's secrets.
+const REPLICA_SECRET_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LITESTREAM_ACCESS_KEY_ID",
+    "LITESTREAM_SECRET_ACCESS_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "LITESTREAM_AZURE_ACCOUNT_KEY",
+];
+
+pub async fn run(
+    settings: &Settings,
+    database_flag: Option<String>,
+    cmd: DeployCommand,
+) -> Result<ExitCode> {
+    match cmd.action {
+        Some(DeployAction::Status { json }) => status::status(settings, json.json),
+        Some(DeployAction::Logs {
+            name,
+            follow,
+            lines,
+        }) => status::logs(settings, name, follow, lines).await,
+        Some(DeployAction::Destroy { name, keep_data }) => {
+            destroy(settings, &name, keep_data).await
+        }
+        Some(DeployAction::Supervise { dir }) => supervise::run(dir).await,
+        None => deploy(settings, database_flag, cmd.deploy).await,
+    }
+}
+
+/// A usage error: message and hint on stderr, exit code 2.
+fn usage(message: &str, hint: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    eprintln!("hint: {hint}");
+    ExitCode::from(2)
+}
+
+/// What the flags chose for the database.
+enum Choice {
+    Database { url: String, token: Option<String> },
+    Replica { url: String },
+    Provision(provision::Spec),
+    Ephemeral,
+}
+
+fn choice(database_flag: Option<String>, args: &DeployArgs) -> Result<Option<Choice>> {
+    let p = &args.persistence;
+    let given = [
+        database_flag.is_some(),
+        p.replica.is_some(),
+        p.provision.is_some(),
+        p.ephemeral,
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        bail!("--database, --replica, --provision and --ephemeral exclude each other: choose one");
+    }
+    if let Some(text) = database_flag {
+        // The token leaves the URL here and lives only in secrets.env.
+        let url = DatabaseUrl::parse(&text)?;
+        if !url.is_remote() {
+            bail!(
+                "--database {} is a local file; a deployment needs a server (libsql://, https://, http://)\nhint: for a local file kept by a replica use --replica URL",
+                url.redacted()
+            );
+        }
+        let token = url.token().map(|t| t.expose().to_owned()).or_else(|| {
+            AUTH_TOKEN_VARS
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
+        });
+        return Ok(Some(Choice::Database {
+            url: strip_token(&text),
+            token,
+        }));
+    }
+    if let Some(url) = &p.replica {
+        // Parsed now, so a typo fails before anything is written; credentials
+        // may exist only where the deployment runs, so no client is built.
+        stn_replicate::config::ReplicaConfig::from_url(url)?;
+        return Ok(Some(Choice::Replica { url: url.clone() }));
+    }
+    if let Some(spec) = &p.provision {
+        return Ok(Some(Choice::Provision(provision::Spec::parse(spec)?)));
+    }
+    Ok(p.ephemeral.then_some(Choice::Ephemeral))
+}
+
+/// The URL without its `authToken` / `auth_token` query parameter.
+fn strip_token(text: &str) -> String {
+    let Some((base, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !matches!(pair.split('=').next(), Some("authToken" | "auth_token")))
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+/// A name usable as an app, service, Kubernetes object and sqld namespace.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn target_name(target: DeployTarget) -> &'static str {
+    match target {
+        DeployTarget::Local => "local",
+        DeployTarget::Compose => "compose",
+        DeployTarget::Systemd => "systemd",
+        DeployTarget::Kubernetes => "kubernetes",
+        DeployTarget::Fly => "fly",
+    }
+}
+
+async fn deploy(
+    settings: &Settings,
+    database_flag: Option<String>,
+    args: DeployArgs,
+) -> Result<ExitCode> {
+    let Some(environment) = args.environment.clone() else {
+        return Ok(usage(
+            "stn deploy needs an environment",
+            "stn deploy ENV --target local|compose|systemd|kubernetes|fly --replica URL (or --database, --provision, --ephemeral)",
+        ));
+    };
+    let Some(target) = args.target else {
+        return Ok(usage(
+            "stn deploy needs --target",
+            "--target local (runs here), compose, systemd, kubernetes or fly",
+        ));
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("station-{environment}"));
+    if !valid_name(&name) {
+        return Ok(usage(
+            &format!("deployment name `{name}` is not usable as an app, service and database name"),
+            "use lowercase letters, digits and `-` (at most 63), e.g. --name team-a",
+        ));
+    }
+    let Some(choice) = choice(database_flag, &args)? else {
+        return Ok(usage(
+            &format!(
+                "refusing to deploy {environment} without a persistence choice: every redeploy would start from an empty database"
+            ),
+            "pass --database URL (Turso/sqld), --replica URL (file://, s3://, …), --provision sqld=ADMIN_URL|turso, or --ephemeral to accept losing the data",
+        ));
+    };
+    if args.apply && target != DeployTarget::Fly {
+        return Ok(usage(
+            "--apply is for --target fly",
+            "compose, systemd and kubernetes print the command that applies their files",
+        ));
+    }
+    if args.dry_run && matches!(choice, Choice::Provision(_)) {
+        return Ok(usage(
+            "--dry-run provisions nothing, so there is no database URL or token to write",
+            "drop --dry-run and pass -o DIR: the database is provisioned and the artifacts written, nothing applied",
+        ));
+    }
+    let layout = Layout::new(&settings.config_dir);
+    if !layout.env_dir(&environment).is_dir() {
+        bail!(
+            "environment {environment} has no directory {}\nhint: `stn env create {environment}` or `stn env list`",
+            layout.env_dir(&environment).display()
+        );
+    }
+
+    let dep = Deployment::new(&settings.config_dir, &name);
+    let previous = dep.load()?;
+    if let Some(prev) = &previous
+        && prev.environment != environment
+    {
+        bail!(
+            "deployment {name} deploys environment {}, not {environment}\nhint: pass --name for another deployment, or `stn deploy destroy {name}` first",
+            prev.environment
+        );
+    }
+    let mut state = State {
+        name: name.clone(),
+        environment: environment.clone(),
+        target: target_name(target).to_owned(),
+        persistence: Persistence::Ephemeral,
+        provisioned: previous.as_ref().and_then(|p| p.provisioned.clone()),
+        local: None,
+        output_dir: None,
+        updated_at: state::now(),
+    };
+    std::fs::create_dir_all(&dep.dir)
+        .with_context(|| format!("cannot create {}", dep.dir.display()))?;
+
+    // A redeploy onto the same database keeps the secrets it had (a shell
+    // without the token must not leave the instance without it); values given
+    // now replace them. Another database starts from none.
+    let same = |p: &Persistence| previous.as_ref().is_some_and(|prev| &prev.persistence == p);
+    let mut secrets = Vec::new();
+    state.persistence = match choice {
+        Choice::Database { url, token } => {
+            let persistence = Persistence::Database { url };
+            if same(&persistence) {
+                secrets = dep.secrets()?;
+            }
+            if let Some(token) = token {
+                set(&mut secrets, provision::TOKEN_VAR, token);
+            }
+            persistence
+        }
+        Choice::Replica { url } => {
+            let persistence = Persistence::Replica { url };
+            if same(&persistence) {
+                secrets = dep.secrets()?;
+            }
+            for var in REPLICA_SECRET_VARS {
+                if let Ok(value) = std::env::var(var) {
+                    set(&mut secrets, var, value);
+                }
+            }
+            persistence
+        }
+        Choice::Ephemeral => Persistence::Ephemeral,
+        Choice::Provision(spec) => {
+            let options = provision::Options {
+                jwt_key: args.jwt_key.clone(),
+                sqld_url: args.sqld_url.clone(),
+                org: args.org.clone(),
+                group: args.group.clone(),
+                token_expiration: args.token_expiration.clone(),
+            };
+            let db = provision::ensure(&dep, &mut state, &spec, &options).await?;
+            set(&mut secrets, provision::TOKEN_VAR, db.token);
+            set(
+                &mut secrets,
+                provision::READONLY_TOKEN_VAR,
+                db.readonly_token,
+            );
+            // Written before anything else can fail: the tokens are never lost.
+            dep.write_secrets(&secrets)?;
+            eprintln!(
+                "provisioned {} (tokens in {})",
+                db.url,
+                dep.secrets_path().display()
+            );
+            Persistence::Database { url: db.url }
+        }
+    };
+    dep.write_secrets(&secrets)?;
+
+    if target == DeployTarget::Local {
+        deploy_local(&dep, &mut state, &layout, &args, previous.as_ref())?;
+    } else {
+        deploy_artifacts(&dep, &mut state, target, &args, &secrets)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets `key` in `secrets`, replacing an earlier value.
+fn set(secrets: &mut Vec<(String, String)>, key: &str, value: String) {
+    secrets.retain(|(k, _)| k != key);
+    secrets.push((key.to_owned(), value));
+}
+
+fn deploy_local(
+    dep: &Deployment,
+    state: &mut State,
+    layout: &Layout,
+    args: &DeployArgs,
+    previous: Option<&State>,
+) -> Result<()> {
+    let previous_run = previous.and_then(|p| p.local.as_ref());
+    state.local = Some(LocalRun {
+        port: local::choose_port(args.port, previous_run)?,
+        stn_binary: local::choose_binary(args.stn_binary.clone())?,
+    });
+    let env_dir = dep
+        .config_dir()
+        .join("environments")
+        .join(&state.environment);
+    EnvDirCopy { layout }.install_local(&state.environment, &env_dir)?;
+    dep.save(state)?;
+    let port = state.local.as_ref().map(|l| l.port).unwrap_or_default();
+    if args.dry_run {
+        println!("wrote {} (not started: --dry-run)", dep.dir.display());
+        return Ok(());
+    }
+    let down = local::replace(dep, state)?;
+    let verb = if previous_run.is_some() {
+        "redeployed"
+    } else {
+        "deployed"
+    };
+    println!(
+        "{verb} {} (environment {}, {}) at http://127.0.0.1:{port}",
+        state.name,
+        state.environment,
+        state.persistence.kind()
+    );
+    if let Some(down) = down {
+        println!("no server for {} ms while replacing", down.as_millis());
+    }
+    Ok(())
+}
+
+fn deploy_artifacts(
+    dep: &Deployment,
+    state: &mut State,
+    target: DeployTarget,
+    args: &DeployArgs,
+    secrets: &[(String, String)],
+) -> Result<()> {
+    let out = match &args.output_dir {
+        Some(dir) => std::path::absolute(dir)?,
+        None => dep.dir.join(target_name(target)),
+    };
+    let stn_binary = args
+        .stn_binary
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/stn"));
+    let spec = artifacts::Spec {
+        name: &state.name,
+        environment: &state.environment,
+        image: &args.image,
+        persistence: &state.persistence,
+        region: &args.region,
+        namespace: &args.namespace,
+        stn_binary: &stn_binary,
+        port: args.port.unwrap_or(artifacts::PORT),
+    };
+    let written = artifacts::write(target, &spec, &out, secrets)?;
+    state.output_dir = Some(out.clone());
+    dep.save(state)?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    match target {
+        DeployTarget::Fly if args.apply && !args.dry_run => {
+            fly::apply(&fly::Apply {
+                app: &state.name,
+                org: &args.fly_org,
+                region: &args.region,
+                config: &out.join("fly.toml"),
+                secrets,
+                needs_volume: !matches!(state.persistence, Persistence::Ephemeral),
+            })?;
+            println!(
+                "deployed {} to Fly: https://{}.fly.dev",
+                state.name, state.name
+            );
+        }
+        DeployTarget::Fly => println!(
+            "apply: stn deploy {} --target fly --apply (runs flyctl)",
+            state.environment
+        ),
+        DeployTarget::Compose => println!(
+            "apply: docker compose -f {} up -d",
+            out.join("compose.yaml").display()
+        ),
+        DeployTarget::Systemd => println!("apply: sudo {}", out.join("install.sh").display()),
+        DeployTarget::Kubernetes => println!("apply: kubectl apply -k {}", out.display()),
+        DeployTarget::Local => {}
+    }
+    Ok(())
+}
+
+/// Stops a deployment; unless `keep_data`, deletes its provisioned database
+/// and its directory. A failed deletion keeps the directory, so it can be retried.
+async fn destroy(settings: &Settings, name: &str, keep_data: bool) -> Result<ExitCode> {
+    let dep = Deployment::new(&settings.config_dir, name);
+    let Some(state) = dep.load()? else {
+        bail!("there is no deployment {name}\nhint: `stn deploy status` lists them");
+    };
+    local::stop(&dep)?;
+    if keep_data {
+        println!(
+            "stopped {name}; kept its data and {} (deploy again to reuse them)",
+            dep.dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(provisioned) = &state.provisioned {
+        provision::delete(provisioned).await.with_context(|| {
+            format!(
+                "deployment {name} is stopped but its database was not deleted; run destroy again"
+            )
+        })?;
+        println!("deleted the provisioned database of {name}");
+    }
+    std::fs::remove_dir_all(&dep.dir)
+        .with_context(|| format!("cannot remove {}", dep.dir.display()))?;
+    if let Some(out) = &state.output_dir {
+        println!(
+            "removed {name}; its artifacts in {} were left in place",
+            out.display()
+        );
+    } else {
+        println!("removed {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_leaves_the_url() {
+        assert_eq!(
+            strip_token("libsql://db.turso.io?authToken=abc"),
+            "libsql://db.turso.io"
+        );
+        assert_eq!(
+            strip_token("http://h:8080?tls=0&auth_token=abc"),
+            "http://h:8080?tls=0"
+        );
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert!(valid_name("station-default"));
+        assert!(!valid_name("Station"));
+        assert!(!valid_name("a_b"));
+        assert!(!valid_name("-a"));
+        assert!(!valid_name(&"a".repeat(64)));
+    }
+}
