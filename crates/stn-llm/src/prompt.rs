@@ -331,36 +331,23 @@ mod tests {
             Message::user("earlier"),
             Message::assistant("answer", vec![]),
         ];
-        let ms = render_prompt(
+        // With {{history}} it goes there; without, before the last user message.
+        for template in [
             "{{role \"system\"}}S{{history}}{{role \"user\"}}{{userInput}}",
-            &json!({"userInput": "now"}),
-            &past,
-        )
-        .unwrap();
-        assert_eq!(
-            roles(&ms),
-            vec![
-                (Role::System, "S"),
-                (Role::User, "earlier"),
-                (Role::Assistant, "answer"),
-                (Role::User, "now")
-            ]
-        );
-        let ms = render_prompt(
             "{{role \"system\"}}S{{role \"user\"}}{{userInput}}",
-            &json!({"userInput": "now"}),
-            &past,
-        )
-        .unwrap();
-        assert_eq!(
-            roles(&ms),
-            vec![
-                (Role::System, "S"),
-                (Role::User, "earlier"),
-                (Role::Assistant, "answer"),
-                (Role::User, "now")
-            ]
-        );
+        ] {
+            let ms = render_prompt(template, &json!({"userInput": "now"}), &past).unwrap();
+            assert_eq!(
+                roles(&ms),
+                vec![
+                    (Role::System, "S"),
+                    (Role::User, "earlier"),
+                    (Role::Assistant, "answer"),
+                    (Role::User, "now")
+                ],
+                "{template}"
+            );
+        }
     }
 
     #[test]

@@ -574,3 +574,23 @@ async fn the_key_appears_in_no_error_and_no_debug_output() {
         assert!(!seen.contains("SECRET"), "{seen}");
     }
 }
+
+#[tokio::test]
+async fn the_echo_tool_fallback_drives_a_whole_tool_loop() {
+    for dialect in DIALECTS {
+        let model = ScriptedModel::start().await;
+        model.set_fallback(stn_testkit::scripted_model::echo_tool_loop("echo"));
+        let c = client(&model, dialect);
+        let mut req = request("ping");
+        let first = chat(&c, &req).await.0.unwrap();
+        assert_eq!(first.tool_calls[0].name, "echo");
+        assert_eq!(first.tool_calls[0].arguments, json!({"message": "ping"}));
+        req.messages
+            .push(Message::assistant(first.text, first.tool_calls.clone()));
+        req.messages
+            .push(Message::tool_result(&first.tool_calls[0].id, "pong"));
+        let second = chat(&c, &req).await.0.unwrap();
+        assert_eq!(second.text, "done: pong");
+        assert!(second.tool_calls.is_empty());
+    }
+}
