@@ -54,7 +54,7 @@ const TAR_OVERHEAD_PER_ENTRY: u64 = 2048;
 /// One checked entry handed to a visitor.
 pub(crate) enum Item<'a> {
     /// The top-level `manifest.json`.
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     /// A directory, relative to the environment.
     Dir(PathBuf),
     /// A regular file, relative to the environment, and its bytes.
@@ -185,7 +185,7 @@ pub(crate) fn scan_bundle(
             let manifest: Manifest = serde_json::from_slice(&text)
                 .map_err(|e| not_a_bundle(format!("manifest.json: {e}")))?;
             saw_manifest = true;
-            visit(Item::Manifest(manifest))?
+            visit(Item::Manifest(Box::new(manifest)))?
         } else {
             visit(Item::File(rel, &mut entry)).map_err(|e| match tripped.get() {
                 Some(trip) => trip.error(source_name, limits).into(),
@@ -214,7 +214,7 @@ pub(crate) fn extract_bundle(
     let mut manifest = None;
     scan_bundle(reader, source_name, limits, |item| {
         match item {
-            Item::Manifest(m) => manifest = Some(m),
+            Item::Manifest(m) => manifest = Some(*m),
             Item::Dir(rel) => {
                 let dir = dest.join(rel);
                 std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
@@ -252,7 +252,7 @@ pub fn read_manifest(reader: impl Read, source_name: &str) -> Result<Manifest> {
     scan_bundle(reader, source_name, &Limits::default(), |item| {
         Ok(match item {
             Item::Manifest(m) => {
-                manifest = Some(m);
+                manifest = Some(*m);
                 Flow::Stop
             }
             _ => Flow::Continue,

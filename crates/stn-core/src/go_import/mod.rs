@@ -11,7 +11,6 @@
 
 pub mod mapping;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -243,7 +242,7 @@ async fn go_columns(db: &Database) -> Result<GoColumns> {
     for row in &rows.rows {
         let table: String = row.get(0)?;
         let column: String = row.get(1)?;
-        go.entry(table).or_insert_with(BTreeSet::new).insert(column);
+        go.entry(table).or_default().insert(column);
     }
     Ok(go)
 }
