@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write as _;
 
-use bundle_support::{Entry, entries, go_bundle, serve_once, targz, walk};
+use bundle_support::{Entry, entries, go_bundle, names, serve_once, targz, walk};
 use common::{Server, Stn};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -47,18 +47,18 @@ fn created_bundle_has_the_go_layout_and_round_trips() {
     // directories as entries, no variables files, no secrets anywhere.
     let list = entries(&bytes);
     assert_eq!(list[0].0, "manifest.json");
-    let names: Vec<&str> = list.iter().map(|e| e.0.as_str()).collect();
+    let entry_names: Vec<&str> = list.iter().map(|e| e.0.as_str()).collect();
     assert!(
-        names
+        entry_names
             .iter()
             .all(|n| !n.starts_with("./") && !n.starts_with('/')),
-        "{names:?}"
+        "{entry_names:?}"
     );
     assert!(
-        names
+        entry_names
             .iter()
             .all(|n| !n.ends_with("variables.yml") && !n.ends_with("variables.yaml")),
-        "{names:?}"
+        "{entry_names:?}"
     );
     for expected in [
         "agents/",
@@ -69,8 +69,8 @@ fn created_bundle_has_the_go_layout_and_round_trips() {
         "template.json",
     ] {
         assert!(
-            names.contains(&expected),
-            "{expected} missing from {names:?}"
+            entry_names.contains(&expected),
+            "{expected} missing from {entry_names:?}"
         );
     }
     assert_eq!(
@@ -120,12 +120,7 @@ fn created_bundle_has_the_go_layout_and_round_trips() {
     for key in ["command", "env", "tools", "description"] {
         assert!(server.get(key).is_some(), "mcp_servers[].{key}");
     }
-    let vars: Vec<&str> = m["required_variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
+    let vars = names(&m["required_variables"]);
     assert_eq!(vars, ["API_TOKEN", "ROOT_PATH"]);
     assert_eq!(m["required_variables"][0]["type"], "string");
     assert_eq!(m["required_variables"][0]["required"], true);
@@ -151,12 +146,7 @@ fn created_bundle_has_the_go_layout_and_round_trips() {
     let dst = Stn::local();
     dst.ok(&["init", "--yes"]);
     let report = dst.json(&["bundle", "install", out.to_str().unwrap(), "prod", "--json"]);
-    let missing: Vec<&str> = report["missing_variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
+    let missing = names(&report["missing_variables"]);
     assert_eq!(missing, ["API_TOKEN", "ROOT_PATH"]);
     assert!(
         report["variables_file"]
@@ -165,14 +155,9 @@ fn created_bundle_has_the_go_layout_and_round_trips() {
             .ends_with("environments/prod/variables.yml")
     );
     let agents = dst.json(&["agent", "list", "-e", "prod", "--json"]);
-    let mut names: Vec<&str> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["helper", "triage"]);
+    let mut installed = names(&agents);
+    installed.sort();
+    assert_eq!(installed, ["helper", "triage"]);
     for rel in [
         "agents/triage.prompt",
         "agents/helper.prompt",
@@ -464,13 +449,7 @@ fn force_keeps_the_old_environment_when_the_new_bundle_is_invalid() {
     ]);
     assert_eq!(report["replaced"], true);
     let agents = stn.json(&["agent", "list", "-e", "ops", "--json"]);
-    let names: Vec<&str> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["solo"]);
+    assert_eq!(names(&agents), ["solo"]);
     assert_eq!(
         std::fs::read_to_string(stn.config_dir().join("environments/ops/variables.yml")).unwrap(),
         "ROOT_PATH: /srv\nAPI_TOKEN: t\n"

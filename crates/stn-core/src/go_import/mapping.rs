@@ -5,23 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The Go tables we convert, parents before children, with the name they have
-/// while the conversion runs (renamed aside so ours can be created).
-pub const CONVERTED: &[&str] = &[
-    "users",
-    "environments",
-    "file_mcp_configs",
-    "mcp_servers",
-    "mcp_tools",
-    "model_providers",
-    "models",
-    "agents",
-    "agent_tools",
-    "agent_agents",
-    "agent_runs",
-    "settings",
-];
-
 /// The name a Go table has during the conversion.
 pub fn aside(table: &str) -> String {
     format!("go_{table}")
@@ -99,8 +82,8 @@ impl Cols<'_> {
 }
 
 /// The `INSERT … SELECT` converting one Go table into ours, reading the table
-/// renamed aside.
-pub fn insert_select(table: &str, go: &GoColumns) -> String {
+/// renamed aside; `None` for a table of ours the Go original does not have.
+pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
     let c = Cols {
         table,
         columns: go.get(table),
@@ -287,15 +270,15 @@ pub fn insert_select(table: &str, go: &GoColumns) -> String {
             ("created_at", c.ts_now(&["created_at"])),
             ("updated_at", c.ts_now(&["updated_at", "created_at"])),
         ],
-        _ => return String::new(),
+        _ => return None,
     };
     let (names, exprs): (Vec<&str>, Vec<String>) = columns.into_iter().unzip();
-    format!(
+    Some(format!(
         "INSERT INTO {table} ({}) SELECT {} FROM {} x ORDER BY x.id",
         names.join(", "),
         exprs.join(", "),
         aside(c.table)
-    )
+    ))
 }
 
 /// A row our schema would refuse, found before anything changes: the table,

@@ -20,7 +20,7 @@ use crate::error::{CoreError, Result};
 use crate::files::write_atomic;
 use crate::migrations::{MIGRATIONS, TABLES};
 use crate::store::{hash_key, key_prefix};
-use mapping::{CONVERTED, GoColumns, ROW_CHECKS, aside, insert_select};
+use mapping::{GoColumns, ROW_CHECKS, aside, insert_select};
 
 /// Go's migration table.
 pub const GOOSE_TABLE: &str = "goose_db_version";
@@ -130,14 +130,16 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
     let goose_version: i64 = version_row.map(|r| r.get(0)).transpose()?.unwrap_or(0);
     check_rows(db, &go, path, backup).await?;
 
-    let present: Vec<&str> = CONVERTED
+    // Our tables the Go database has too, parents before children (TABLES' order).
+    let converts: Vec<(&str, String)> = TABLES
         .iter()
-        .copied()
-        .filter(|t| go.contains_key(*t))
+        .filter(|t| go.contains_key(**t))
+        .filter_map(|t| insert_select(t, &go).map(|sql| (*t, sql)))
         .collect();
+    let present: Vec<&str> = converts.iter().map(|(t, _)| *t).collect();
     let others: Vec<String> = go
         .keys()
-        .filter(|t| !CONVERTED.contains(&t.as_str()) && t.as_str() != GOOSE_TABLE)
+        .filter(|t| !present.contains(&t.as_str()) && t.as_str() != GOOSE_TABLE)
         .cloned()
         .collect();
     let mut not_carried_over = Vec::new();
@@ -184,8 +186,8 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
     for table in TABLES.iter().rev() {
         stmts.push(Statement::plain(format!("DELETE FROM {table}")));
     }
-    for table in &present {
-        stmts.push(Statement::plain(insert_select(table, &go)));
+    for (_, sql) in converts {
+        stmts.push(Statement::plain(sql));
     }
     for (user_id, key) in &keys {
         stmts.push(Statement::new(

@@ -187,3 +187,12 @@ pub fn serve_once(body: Vec<u8>, count: usize) -> u16 {
     });
     port
 }
+
+/// The `name` of each element of a JSON array.
+pub fn names(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
+}
