@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use super::contents::VARIABLES_FILES;
@@ -80,7 +80,8 @@ pub(crate) fn scan_bundle(
     let compressed = Rc::new(Cell::new(0u64));
     let tripped: Rc<Cell<Option<Trip>>> = Rc::new(Cell::new(None));
     let guard = Guard {
-        inner: GzDecoder::new(Counted {
+        // Concatenated gzip members are one valid stream (`cat a.gz b.gz`), as Go reads it.
+        inner: MultiGzDecoder::new(Counted {
             inner: reader,
             count: Rc::clone(&compressed),
         }),
