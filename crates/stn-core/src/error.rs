@@ -32,6 +32,17 @@ pub enum CoreError {
     /// The input is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// The database was written by the Go original and is not converted yet.
+    #[error(
+        "{database} is a database of the Go original (goose migrations); it has to be converted first"
+    )]
+    GoDatabase {
+        /// The database file.
+        database: String,
+    },
+    /// A bundle cannot be created, read or installed.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     /// A config-dir file is wrong.
     #[error(transparent)]
     File(#[from] crate::files::FileError),
@@ -58,6 +69,10 @@ impl CoreError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CoreError::Db(e) => e.hint().map(str::to_owned),
+            CoreError::Bundle(e) => e.hint(),
+            CoreError::GoDatabase { .. } => Some(
+                "run `stn db migrate` (or `stn serve`): it saves a copy beside the file and converts it in place, keeping every agent, run and user".to_owned(),
+            ),
             CoreError::NotFound {
                 what: "environment",
                 ..

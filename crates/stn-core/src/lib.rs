@@ -7,10 +7,12 @@
 
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod config;
 pub mod copy;
 pub mod error;
 pub mod files;
+pub mod go_import;
 pub mod layout;
 pub mod migrations;
 pub mod model;

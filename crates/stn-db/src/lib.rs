@@ -24,7 +24,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use crate::error::{DbError, Result};
-pub use crate::migrate::{AppliedMigration, Migration, MigrationStatus};
+pub use crate::local::table_names;
+pub use crate::migrate::{AppliedMigration, Migration, MigrationStatus, migration_statements};
 pub use crate::split::split_statements;
 pub use crate::url::{AuthToken, DatabaseUrl, Location};
 pub use crate::value::{FromValue, ResultSet, Row, Statement, Value};

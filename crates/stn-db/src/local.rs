@@ -254,3 +254,25 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| DbError::Internal(format!("database task failed: {e}")))?
 }
+
+/// Names of the tables in the SQLite file at `path`, read without changing the
+/// file in any way (read-only, no pragmas, no WAL switch): for deciding what a
+/// database is before opening it for writing. A missing file has no tables.
+pub fn table_names(path: &Path) -> Result<Vec<String>, DbError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| file_error(path, e))?;
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .map_err(|e| file_error(path, e))?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| file_error(path, e))?;
+    Ok(names)
+}

@@ -143,7 +143,7 @@ impl Database {
             if status.pending.is_empty() {
                 return Ok(Vec::new());
             }
-            match self.batch(migration_batch(&status.pending)).await {
+            match self.batch(migration_statements(&status.pending)).await {
                 Ok(_) => return Ok(status.pending.iter().map(|m| m.version).collect()),
                 // Another migrator may have won the race: look again.
                 Err(
@@ -160,7 +160,9 @@ impl Database {
     }
 }
 
-fn migration_batch(pending: &[Migration]) -> Vec<Statement> {
+/// The statements that apply `pending` and record them, for running inside a
+/// larger batch (e.g. converting another schema in the same transaction).
+pub fn migration_statements(pending: &[Migration]) -> Vec<Statement> {
     let mut stmts = vec![Statement::plain(CREATE_TABLE)];
     for m in pending {
         stmts.push(Statement::new(

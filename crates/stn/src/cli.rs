@@ -69,6 +69,9 @@ pub enum Command {
     /// Database status, migrations and copies.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Package an environment as a bundle, inspect one, install one.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Replicate a SQLite database to object storage continuously (like `litestream replicate`).
     Replicate(ReplicateArgs),
     /// Restore a database from a replica (like `litestream restore`).
@@ -320,6 +323,17 @@ pub struct ServeArgs {
     /// When API writes are acknowledged: `async` (once committed locally) or `sync` (once every replica holds them) [default: durability in config.yaml or the Litestream config, async]
     #[arg(long, env = "STN_DURABILITY", value_name = "MODE", value_parser = parse_durability)]
     pub durability: Option<Durability>,
+    /// Install this bundle (file or https:// URL) on the first start of this database; a restart does not reinstall it.
+    #[arg(long, env = "STN_BUNDLE", value_name = "SRC")]
+    pub bundle: Option<String>,
+    /// The environment `--bundle` installs into.
+    #[arg(
+        long,
+        env = "STN_BUNDLE_ENV",
+        default_value = "default",
+        value_name = "ENV"
+    )]
+    pub bundle_env: String,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
 }
@@ -582,8 +596,11 @@ pub enum DbCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Apply pending migrations.
-    Migrate,
+    /// Apply pending migrations; a Go original's database is converted in place (a copy is saved beside it).
+    Migrate {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Copy a whole Station database between two URLs and verify it.
     Copy {
         /// Source URL or path (only read).
@@ -591,6 +608,37 @@ pub enum DbCommand {
         /// Destination URL or path (migrated first).
         dst: String,
         /// Replace a destination that already holds data.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write an environment's agents, MCP configs and files as a .tar.gz (never variables.yml).
+    Create {
+        /// The environment.
+        env: String,
+        /// Output file [default: <ENV>.tar.gz in the current directory]
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show what a bundle holds without installing it.
+    Inspect {
+        /// The bundle file.
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Install a bundle (a file or an https:// URL) as an environment and sync it.
+    Install {
+        /// A bundle file or https:// URL.
+        src: String,
+        /// The environment to create (or replace with --force).
+        env: String,
+        /// Replace an existing environment; its variables.yml is kept.
         #[arg(long)]
         force: bool,
         #[command(flatten)]

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use stn_core::config::{Overrides, Settings};
+use stn_core::go_import::{self, GoImportReport};
 use stn_core::{Layout, Station};
 use stn_db::Database;
 
@@ -48,8 +49,17 @@ pub fn settings(global: &Global) -> Result<Settings> {
     })?)
 }
 
-/// Opens the database without touching the schema.
+/// Opens the database without touching the schema. A Go original's database
+/// is refused before it is opened (opening switches it to WAL mode).
 pub async fn open(settings: &Settings) -> Result<Station> {
+    if let Some(path) = settings.database.local_path()
+        && go_import::is_go_database(path)?
+    {
+        return Err(stn_core::CoreError::GoDatabase {
+            database: path.display().to_string(),
+        }
+        .into());
+    }
     let db = Database::open(&settings.database).await?;
     Ok(Station::new(db, Layout::new(&settings.config_dir)))
 }
@@ -60,4 +70,30 @@ pub async fn open_migrated(settings: &Settings) -> Result<Station> {
     let station = open(settings).await?;
     station.require_migrated().await?;
     Ok(station)
+}
+
+/// Converts a Go original's database in place (after a backup copy beside it)
+/// and says so on stderr; what `stn db migrate` and `stn serve` do first.
+pub async fn upgrade_go_database(settings: &Settings) -> Result<Option<GoImportReport>> {
+    let Some(path) = settings.database.local_path() else {
+        return Ok(None);
+    };
+    let Some(report) = go_import::upgrade_if_go(path).await? else {
+        return Ok(None);
+    };
+    eprintln!(
+        "converted the Go Station database {} (goose version {}); the original is saved as {}",
+        report.database, report.goose_version, report.backup
+    );
+    for t in &report.tables {
+        eprintln!("  {:<18} {:>8} -> {:>8}", t.table, t.go_rows, t.stn_rows);
+    }
+    for t in &report.not_carried_over {
+        eprintln!(
+            "  {:<18} {:>8} rows not carried over (kept in the backup)",
+            t.table, t.go_rows
+        );
+    }
+    tracing::info!(database = %report.database, backup = %report.backup, "converted a Go Station database");
+    Ok(Some(report))
 }

@@ -6,12 +6,14 @@ mod agents;
 mod environments;
 mod mcp;
 mod runs;
+mod settings;
 mod users;
 
 pub use agents::AgentChange;
 pub use mcp::{McpConfigChange, McpConfigRecord};
 pub use runs::{NewRun, RunFilter};
 pub use users::{ApiKey, User};
+pub(crate) use users::{hash_key, key_prefix};
 
 use stn_db::Database;
 

@@ -38,11 +38,17 @@ pub struct ApiKey {
 /// Every key starts with this, so leaked keys are easy to spot in scanners.
 const KEY_PREFIX: &str = "stn_";
 
-fn hash_key(key: &str) -> String {
+/// The stored hash of a key.
+pub(crate) fn hash_key(key: &str) -> String {
     Sha256::digest(key.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The first characters of a key, stored to recognise it.
+pub(crate) fn key_prefix(key: &str) -> String {
+    key.chars().take(KEY_PREFIX.len() + 8).collect()
 }
 
 impl Store {
@@ -99,7 +105,7 @@ impl Store {
             "{KEY_PREFIX}{}",
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
-        let prefix: String = key.chars().take(KEY_PREFIX.len() + 8).collect();
+        let prefix = key_prefix(&key);
         let rs = self
             .db
             .execute(
@@ -119,9 +125,8 @@ impl Store {
 
     /// The user a key belongs to, if the key is valid and not revoked.
     pub async fn authenticate(&self, key: &str) -> Result<Option<User>> {
-        if !key.starts_with(KEY_PREFIX) {
-            return Ok(None);
-        }
+        // Keys carried over from the Go original have another form, so any
+        // key is looked up by its hash.
         let row = self
             .db
             .query_opt(

@@ -65,10 +65,19 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DbCommand::Migrate => {
+        DbCommand::Migrate { json } => {
+            let go_import = context::upgrade_go_database(settings).await?;
             let station = context::open(settings).await?;
             let applied = station.migrate().await?;
-            if applied.is_empty() {
+            if json.json {
+                output::json(&serde_json::json!({
+                    "database": settings.database.redacted(),
+                    "applied": applied,
+                    "go_import": go_import,
+                }))?;
+            } else if go_import.is_some() {
+                println!("{}: converted from the Go original", settings.database);
+            } else if applied.is_empty() {
                 println!("{}: schema up to date", settings.database);
             } else {
                 println!(

@@ -1,6 +1,7 @@
 //! One module per command group; each has a `run` taking its parsed arguments.
 
 mod agent;
+mod bundle;
 mod db;
 mod deploy;
 mod env;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) => user::run_user(&settings, cmd).await,
         Command::Apikey(cmd) => user::run_apikey(&settings, cmd).await,
         Command::Db(cmd) => db::run(&settings, cmd).await,
+        Command::Bundle(cmd) => bundle::run(&settings, cmd).await,
         Command::Replicate(args) => replicate::run(&settings, args).await,
         Command::Restore(args) => restore::run_restore(&settings, args).await,
         Command::Ltx(args) => restore::run_ltx(&settings, args).await,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result, bail};
+use stn_core::bundle::{BundleSource, Limits};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
@@ -51,6 +52,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             .as_ref()
             .map(|r| commit_hook(&r.options, Arc::clone(&waiter))),
     };
+    crate::context::upgrade_go_database(settings).await?;
     let db = Database::open_with(&settings.database, &open_options).await?;
     let station = Station::new(db, Layout::new(&settings.config_dir));
     let applied = station.migrate().await?;
@@ -58,6 +60,9 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         tracing::info!(count = applied.len(), "applied migrations");
     }
     station.store().ensure_environment("default").await?;
+    if let Some(src) = &args.bundle {
+        install_bundle_once(settings, &station, src, &args.bundle_env).await?;
+    }
     let require_auth = station.store().has_api_keys().await?;
     if !require_auth && !addr.ip().is_loopback() {
         bail!(
@@ -105,6 +110,44 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     }
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--bundle`: installs the bundle on the first start of this database only.
+async fn install_bundle_once(
+    settings: &Settings,
+    station: &Station,
+    src: &str,
+    env: &str,
+) -> Result<()> {
+    let limits = Limits::default();
+    let source = BundleSource::open(src, &settings.config_dir, &limits)
+        .await
+        .with_context(|| format!("--bundle {src}"))?;
+    match station
+        .install_bundle_once(&source, env, &limits)
+        .await
+        .with_context(|| format!("--bundle {src}"))?
+    {
+        Some(report) => {
+            tracing::info!(
+                bundle = %report.source,
+                environment = env,
+                agents = report.sync.agents.len(),
+                "installed the bundle"
+            );
+            for v in &report.missing_variables {
+                tracing::warn!(
+                    variable = %v.name,
+                    file = %report.variables_file,
+                    "the bundle's MCP servers need this variable; add it to the file and run `stn sync`"
+                );
+            }
+        }
+        None => {
+            tracing::info!(bundle = %source.name(), "bundle already installed in this database; not reinstalling")
+        }
+    }
+    Ok(())
 }
 
 /// What every committed API write does: wake the replicator (async), or

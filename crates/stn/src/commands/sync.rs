@@ -37,7 +37,7 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_report(report: &SyncReport) {
+pub(crate) fn print_report(report: &SyncReport) {
     println!(
         "environment {}{}",
         report.environment,
