@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use stn_db::{AuthToken, DatabaseUrl};
 
 use crate::error::{CoreError, Result};
-use crate::files::write_atomic;
+use crate::files::write_private;
 
 /// Environment variables for the database URL, in order of precedence.
 pub const DATABASE_URL_VARS: &[&str] = &["DATABASE_URL", "STN_DATABASE_URL", "STATION_DATABASE"];
@@ -25,6 +25,7 @@ const OUR_KEYS: &[&str] = &[
     "database_auth_token",
     "api_addr",
     "durability",
+    "allowed_hosts",
 ];
 
 /// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
@@ -71,6 +72,9 @@ pub struct ConfigFile {
     /// When `stn serve` acknowledges writes to a replicated database: `async` or `sync`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<String>,
+    /// Host names `stn serve` answers for besides loopback names and its bind address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -113,7 +117,8 @@ impl ConfigFile {
             .map_err(|e| config_error(format!("{e}")))
     }
 
-    /// Writes the file atomically (temp file, fsync, rename).
+    /// Writes the file atomically (temp file, fsync, rename), 0600 when new:
+    /// it may hold a database token.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = format!(
             "# Station configuration. Flags and environment variables override these keys.\n{}",
@@ -122,7 +127,7 @@ impl ConfigFile {
                 detail: e.to_string(),
             })?
         );
-        write_atomic(path, text.as_bytes()).map_err(|e| CoreError::io(path, e))
+        write_private(path, text.as_bytes()).map_err(|e| CoreError::io(path, e))
     }
 }
 

@@ -3,11 +3,18 @@
 use stn_db::Migration;
 
 /// Every migration, in order. Never edit one that has shipped: add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial_schema",
-    sql: include_str!("migrations/0001_initial_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: include_str!("migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "updated_by",
+        sql: include_str!("migrations/0003_updated_by.sql"),
+    },
+];
 
 /// Tables holding Station's state, parents before children (the copy order).
 pub const TABLES: &[&str] = &[

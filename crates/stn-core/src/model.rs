@@ -54,6 +54,10 @@ pub struct Agent {
     /// The definition.
     #[serde(flatten)]
     pub spec: AgentSpec,
+    /// The user who created it (`console` for the CLI); `None` once that user is deleted.
+    pub created_by: Option<String>,
+    /// The user who changed it last; `None` when unknown.
+    pub updated_by: Option<String>,
     /// Creation time, RFC 3339 UTC.
     pub created_at: String,
     /// Last change, RFC 3339 UTC.
@@ -73,6 +77,10 @@ pub struct Environment {
     pub agent_count: i64,
     /// Number of MCP servers in it.
     pub mcp_server_count: i64,
+    /// The user who created it (`console` for the CLI); `None` once that user is deleted.
+    pub created_by: Option<String>,
+    /// The user who changed it last; `None` when unknown.
+    pub updated_by: Option<String>,
     /// Creation time.
     pub created_at: String,
     /// Last change.
@@ -96,6 +104,27 @@ pub struct McpServerSpec {
     /// URL of an HTTP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// What `stn mcp list` shows for a literal secret value.
+pub const REDACTED: &str = "<redacted>";
+
+impl McpServerSpec {
+    /// The spec fit for printing: env values typed literally under a name
+    /// that suggests a secret (`…TOKEN`, `…KEY`, `…PASSWORD`, … see
+    /// [`is_secret_name`](crate::files::variables::is_secret_name)) become
+    /// [`REDACTED`]. `{{.NAME}}` references stay: they are not the secret.
+    pub fn redacted(&self) -> McpServerSpec {
+        let mut spec = self.clone();
+        for (name, value) in &mut spec.env {
+            if crate::files::variables::is_secret_name(name)
+                && !crate::files::mcp_config::has_placeholder(value)
+            {
+                *value = REDACTED.to_owned();
+            }
+        }
+        spec
+    }
 }
 
 /// An MCP server as stored.

@@ -5,11 +5,13 @@
 use stn_db::Database;
 
 use crate::error::{CoreError, Result};
+use crate::files::mcp_config::resolve_server;
 use crate::files::prompt::{PromptFile, parse_prompt, render_prompt};
+use crate::files::variables::Variables;
 use crate::files::write_atomic;
 use crate::layout::Layout;
 use crate::migrations::MIGRATIONS;
-use crate::model::{Agent, AgentSpec, Environment};
+use crate::model::{Agent, AgentSpec, Environment, McpServer, McpServerSpec};
 use crate::store::Store;
 
 /// Station's state: the database plus the config dir.
@@ -25,6 +27,16 @@ impl Station {
         Self {
             store: Store::new(db),
             layout,
+        }
+    }
+
+    /// The same Station, recording its changes as made by `username` (the
+    /// `created_by` / `updated_by` of environments and agents). Without it,
+    /// changes are recorded as the CLI's user, `console`.
+    pub fn acting_as(&self, username: &str) -> Station {
+        Station {
+            store: self.store.acting_as(username),
+            layout: self.layout.clone(),
         }
     }
 
@@ -116,6 +128,20 @@ impl Station {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(agent),
             Err(e) => Err(CoreError::io(&path, e)),
         }
+    }
+
+    /// An MCP server as it must be started: its `{{.NAME}}` placeholders
+    /// filled from its environment's `variables.yml` as it is now, then from
+    /// the process environment. The database holds the placeholders only, so
+    /// secrets never reach it or its replicas; call this each time a server
+    /// is started (or an HTTP one called), and never store the result.
+    pub async fn resolve_mcp_server(&self, server: &McpServer) -> Result<McpServerSpec> {
+        let vars = Variables::load(&self.layout.env_dir(&server.environment))?.with_process_env();
+        let file = format!(
+            "{}.json",
+            server.config_name.as_deref().unwrap_or(&server.spec.name)
+        );
+        Ok(resolve_server(&file, &server.spec, &vars)?)
     }
 
     fn write_prompt(&self, env: &str, file: PromptFile) -> Result<()> {

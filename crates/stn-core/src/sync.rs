@@ -73,10 +73,8 @@ impl Station {
     async fn sync_mcp_configs(&self, env: &str, report: &mut SyncReport) -> Result<()> {
         let layout = self.layout();
         let env_dir = layout.env_dir(env);
-        let vars_text = ["variables.yml", "variables.yaml"]
-            .iter()
-            .find_map(|f| std::fs::read_to_string(env_dir.join(f)).ok());
-        let variables = Variables::load(&env_dir)?;
+        // Checked here so a missing variable is reported now, not when the server starts.
+        let variables = Variables::load(&env_dir)?.with_process_env();
         let names = layout
             .mcp_config_names(env)
             .map_err(|e| CoreError::io(&env_dir, e))?;
@@ -86,22 +84,21 @@ impl Station {
                 .map_err(|e| CoreError::io(&path, e))
                 .and_then(|text| {
                     let file = parse_mcp_config(&text, name)?;
-                    let servers = file.resolve(&variables)?;
-                    // Only the variables this file uses decide whether it changed.
-                    let used: Vec<String> = file
-                        .placeholders()
-                        .iter()
-                        .map(|v| format!("{v}={}", variables.get(v).unwrap_or_default()))
-                        .collect();
-                    let vars_hash = vars_text.as_ref().map(|_| content_hash(&used.join("\n")));
-                    Ok((content_hash(&text), vars_hash, servers))
+                    file.resolve(&variables)?;
+                    // The database gets the placeholders, never the values:
+                    // they are often secrets, and the database is replicated.
+                    // So the variables' values do not change what is stored
+                    // (and no hash of a secret is stored either).
+                    Ok((content_hash(&text), file.servers))
                 });
             match loaded {
-                Ok((template_hash, variables_hash, servers)) => {
+                Ok((template_hash, servers)) => {
                     let record = McpConfigRecord {
                         config_name: name.clone(),
                         template_hash,
-                        variables_hash,
+                        // Set by earlier versions, which stored resolved
+                        // values: the difference makes sync rewrite their rows.
+                        variables_hash: None,
                     };
                     let change = self
                         .store()

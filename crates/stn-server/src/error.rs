@@ -22,6 +22,15 @@ pub enum ApiError {
     /// No valid API key was given. The message never contains the key.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The caller is known but its role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The `Host` header names a host this server does not answer for (DNS rebinding).
+    #[error(
+        "host `{0}` is not allowed: this server answers only for loopback names, its bind \
+         address and hosts allowed with --allowed-host (STN_ALLOWED_HOSTS, allowed_hosts in config.yaml)"
+    )]
+    HostNotAllowed(String),
     /// No route matches the path.
     #[error("no route for {0}")]
     NoRoute(String),
@@ -37,6 +46,8 @@ impl ApiError {
             ApiError::Core(e) => core_status_and_code(e),
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }

@@ -6,13 +6,17 @@
 //! [`Station`], so the API keeps the config dir's `.prompt` files in step with
 //! the database exactly as the CLI does.
 //!
-//! This crate does not choose the bind address, decide whether keys are
-//! required, or handle signals: the CLI does, and passes the results in.
+//! Every request passes the `Host` check (see [`AllowedHosts`]); every route
+//! but `/health` needs a caller, decided per request (see [`ServeOptions::allow_keyless`]).
+//! This crate does not choose the bind address or handle signals: the CLI
+//! does, and passes the results in.
 
 #![warn(missing_docs)]
 
 mod auth;
+mod connections;
 mod error;
+mod hosts;
 mod logging;
 mod routes;
 
@@ -20,16 +24,27 @@ use axum::Router;
 use stn_core::Station;
 use tokio::net::TcpListener;
 
+pub use auth::Role;
+pub use connections::Limits;
+pub use hosts::AllowedHosts;
+
 /// Produces Prometheus text-format lines for `GET /metrics` (for example
 /// replication counters, which this crate does not know about).
 pub type MetricsFn = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 /// How the server behaves.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ServeOptions {
-    /// Require `Authorization: Bearer <API key>` on every `/api/v1` route and
-    /// on `/metrics`. `/health` never requires a key, so load balancers can probe it.
-    pub require_auth: bool,
+    /// Serve requests without a key, as the admin `console`, while no usable
+    /// API key exists. Once one exists (checked on every request), every
+    /// `/api/v1` route and `/metrics` need `Authorization: Bearer <key>`. The
+    /// CLI sets this only for loopback binds. `/health` never needs a key but
+    /// shows details only to a caller that could use the API.
+    pub allow_keyless: bool,
+    /// Hosts requests may name besides loopback ones.
+    pub allowed_hosts: AllowedHosts,
+    /// Connection count, header timeout and shutdown bound.
+    pub limits: Limits,
     /// Extra lines for `GET /metrics`.
     pub metrics: Option<MetricsFn>,
 }
@@ -37,82 +52,90 @@ pub struct ServeOptions {
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
-            .field("require_auth", &self.require_auth)
+            .field("allow_keyless", &self.allow_keyless)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("limits", &self.limits)
             .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
 
 /// The whole HTTP app, ready to serve or to call in tests.
-pub fn router(station: Station, options: ServeOptions) -> Router {
-    let mut api = routes::api();
-    let mut metrics = routes::metrics(options.metrics.clone());
-    if options.require_auth {
-        // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
-        // key: callers without one learn nothing about which routes exist.
-        api = api.layer(axum::middleware::from_fn_with_state(
-            station.clone(),
-            auth::require_api_key,
-        ));
-        metrics = metrics.route_layer(axum::middleware::from_fn_with_state(
-            station.clone(),
-            auth::require_api_key,
-        ));
-    }
+pub fn router(station: Station, options: &ServeOptions) -> Router {
+    let gate = auth::Gate {
+        station: station.clone(),
+        allow_keyless: options.allow_keyless,
+    };
+    let authenticate = || axum::middleware::from_fn_with_state(gate.clone(), auth::authenticate);
+    // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
+    // caller: strangers learn nothing about which routes exist.
+    let api = routes::api().layer(authenticate());
+    let metrics = routes::metrics(options.metrics.clone()).route_layer(authenticate());
     Router::new()
-        .merge(routes::health())
+        .merge(routes::health(gate.clone()))
         .merge(metrics)
         .nest("/api/v1", api)
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            options.allowed_hosts.clone(),
+            hosts::check_host,
+        ))
         .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(station)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests (graceful).
+/// Serves until `shutdown` resolves, then lets requests in flight finish for
+/// at most `options.limits.shutdown_grace` (see [`Limits`]).
 pub async fn serve(
     station: Station,
     listener: TcpListener,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let require_auth = options.require_auth;
     match listener.local_addr() {
-        Ok(addr) => {
-            tracing::info!(%addr, require_auth, "serving the HTTP API")
-        }
+        Ok(addr) => tracing::info!(
+            %addr,
+            allow_keyless = options.allow_keyless,
+            max_connections = options.limits.max_connections,
+            "serving the HTTP API"
+        ),
         Err(e) => tracing::warn!(error = %e, "serving the HTTP API on an unknown address"),
     }
-    axum::serve(listener, router(station, options))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let app = router(station, &options);
+    connections::serve(listener, app, options.limits, shutdown).await?;
     tracing::info!("HTTP API stopped");
     Ok(())
 }
 
 /// Serves only `GET /metrics` with `metrics`' lines until `shutdown` resolves:
 /// the listener of `stn replicate --metrics-addr`, which has no database API.
+/// The same `Host` check and connection [`Limits`] as [`serve`].
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: MetricsFn,
+    allowed_hosts: AllowedHosts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let text = metrics();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    text,
-                )
-            }
-        }),
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = metrics();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_hosts,
+            hosts::check_host,
+        ));
+    connections::serve(listener, app, Limits::default(), shutdown).await
 }

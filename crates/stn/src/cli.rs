@@ -234,6 +234,9 @@ pub struct ReplicateArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9090) [default: `addr` in the config]
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    /// Allow a metrics address other than loopback (metrics have no authentication).
+    #[arg(long)]
+    pub metrics_allow_remote: bool,
     /// Take the replica's single-writer lease even if another process holds it (it stops uploading within a minute).
     #[arg(long)]
     pub takeover: bool,
@@ -334,6 +337,17 @@ pub struct ServeArgs {
         value_name = "ENV"
     )]
     pub bundle_env: String,
+    /// A host name requests may use in `Host` besides loopback names and the bind address (repeat, or comma-separate) [default: allowed_hosts in config.yaml]
+    #[arg(
+        long = "allowed-host",
+        env = "STN_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Connections served at once; more wait until one ends.
+    #[arg(long, env = "STN_MAX_CONNECTIONS", value_name = "N", default_value_t = stn_server::Limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
 }

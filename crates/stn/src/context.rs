@@ -44,9 +44,31 @@ pub fn settings(global: &Global) -> Result<Settings> {
         config_dir: global.config_dir.clone(),
         database: global.database.clone(),
     };
-    Ok(Settings::resolve(&overrides, &|var| {
-        std::env::var(var).ok()
-    })?)
+    let settings = Settings::resolve(&overrides, &|var| std::env::var(var).ok())?;
+    warn_about_exposed_files(&settings);
+    Ok(settings)
+}
+
+/// Warns, once per command, about config files that may hold tokens and
+/// that other users can read (created before Station made them private, or
+/// by hand).
+fn warn_about_exposed_files(settings: &Settings) {
+    let dir = &settings.config_dir;
+    let candidates = [
+        (dir.clone(), "700"),
+        (settings.config_file(), "600"),
+        (dir.join("litestream.yml"), "600"),
+    ];
+    for (path, mode) in candidates {
+        if stn_core::files::readable_by_others(&path) {
+            tracing::warn!(path = %path.display(), "may hold secrets and is open to group or others");
+            eprintln!(
+                "warning: {} is readable by other users and may hold secrets; run `chmod {mode} {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
 }
 
 /// Opens the database without touching the schema. A Go original's database

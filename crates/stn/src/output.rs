@@ -1,5 +1,11 @@
 //! Printing: aligned tables for people, JSON for programs, errors with hints.
+//!
+//! Text from the database (descriptions, prompts, run output) may hold
+//! control characters that would drive the terminal (ANSI escapes that
+//! rewrite the screen or the title, `\r` that hides a line). Printed for
+//! people it goes through [`text`] or [`block`]; JSON prints it exactly.
 
+use std::borrow::Cow;
 use std::io::IsTerminal as _;
 
 use serde::Serialize;
@@ -10,10 +16,47 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `value` safe for a terminal line: control characters, and the Unicode
+/// controls that reorder text, appear escaped as Rust writes them (`\u{1b}`, `\r`).
+pub fn text(value: &str) -> Cow<'_, str> {
+    escape(value, false)
+}
+
+/// Like [`text`] but keeps line breaks and tabs: for prompts and other
+/// multi-line text printed on lines of its own.
+pub fn block(value: &str) -> Cow<'_, str> {
+    escape(value, true)
+}
+
+fn escape(value: &str, keep_lines: bool) -> Cow<'_, str> {
+    let needs = |c: char| {
+        let layout = keep_lines && matches!(c, '\n' | '\t');
+        (c.is_control() && !layout)
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !value.chars().any(needs) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if needs(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Prints rows as a table with a header, columns padded to the widest cell.
+/// Cells go through [`text`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| text(cell).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -27,7 +70,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }
@@ -59,4 +102,23 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(text("plain text"), "plain text");
+        assert_eq!(
+            text("red\u{1b}[31m\rgone\u{7}\nnext\ttab"),
+            "red\\u{1b}[31m\\rgone\\u{7}\\nnext\\ttab"
+        );
+        assert_eq!(
+            block("one\ntwo\tx\u{1b}]0;t\u{7}"),
+            "one\ntwo\tx\\u{1b}]0;t\\u{7}"
+        );
+        assert_eq!(text("a\u{202e}b"), "a\\u{202e}b");
+    }
 }

@@ -152,38 +152,14 @@ impl McpConfigFile {
         names
     }
 
-    /// The servers with every placeholder replaced by its variable's value.
-    ///
-    /// Variables come only from `vars`: a process environment variable of the same name is
-    /// deliberately not used, so what a server gets is visible in `variables.yml`. All
-    /// missing names are reported at once, and never any value.
+    /// The servers with every placeholder replaced by its variable's value
+    /// (see [`resolve_server`]). All missing names are reported at once.
     pub fn resolve(&self, vars: &Variables) -> Result<Vec<McpServerSpec>, FileError> {
         let file = file_name(&self.name);
         let mut missing = BTreeSet::new();
         let mut resolved = Vec::with_capacity(self.servers.len());
         for server in &self.servers {
-            check_server(&file, server)?;
-            let mut fill = |value: &str| {
-                fill_placeholders(value, vars, &mut missing)
-                    .map_err(|problem| invalid_server(&file, &server.name, &problem))
-            };
-            let command = server.command.as_deref().map(&mut fill).transpose()?;
-            let url = server.url.as_deref().map(&mut fill).transpose()?;
-            let mut args = Vec::with_capacity(server.args.len());
-            for arg in &server.args {
-                args.push(fill(arg)?);
-            }
-            let mut env = BTreeMap::new();
-            for (key, value) in &server.env {
-                env.insert(key.clone(), fill(value)?);
-            }
-            resolved.push(McpServerSpec {
-                name: server.name.clone(),
-                command,
-                args,
-                env,
-                url,
-            });
+            resolved.push(fill_server(&file, server, vars, &mut missing)?);
         }
         if !missing.is_empty() {
             return Err(FileError::MissingVariables {
@@ -193,6 +169,61 @@ impl McpConfigFile {
         }
         Ok(resolved)
     }
+}
+
+/// One server with every `{{.NAME}}` placeholder (command, args, env values,
+/// URL) replaced by its value in `vars`: what starting or calling the server
+/// uses. The database keeps the placeholders, never the values (they are
+/// often secrets and the database is replicated), so whoever starts an MCP
+/// server resolves it at that moment, usually through
+/// [`Station::resolve_mcp_server`](crate::Station::resolve_mcp_server).
+///
+/// `file` names the config in errors; missing names are all reported, never a value.
+pub fn resolve_server(
+    file: &str,
+    server: &McpServerSpec,
+    vars: &Variables,
+) -> Result<McpServerSpec, FileError> {
+    let mut missing = BTreeSet::new();
+    let resolved = fill_server(file, server, vars, &mut missing)?;
+    if !missing.is_empty() {
+        return Err(FileError::MissingVariables {
+            file: file.to_owned(),
+            names: missing.into_iter().collect(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// Fills one server's placeholders; names not in `vars` go into `missing`.
+fn fill_server(
+    file: &str,
+    server: &McpServerSpec,
+    vars: &Variables,
+    missing: &mut BTreeSet<String>,
+) -> Result<McpServerSpec, FileError> {
+    check_server(file, server)?;
+    let mut fill = |value: &str| {
+        fill_placeholders(value, vars, missing)
+            .map_err(|problem| invalid_server(file, &server.name, &problem))
+    };
+    let command = server.command.as_deref().map(&mut fill).transpose()?;
+    let url = server.url.as_deref().map(&mut fill).transpose()?;
+    let mut args = Vec::with_capacity(server.args.len());
+    for arg in &server.args {
+        args.push(fill(arg)?);
+    }
+    let mut env = BTreeMap::new();
+    for (key, value) in &server.env {
+        env.insert(key.clone(), fill(value)?);
+    }
+    Ok(McpServerSpec {
+        name: server.name.clone(),
+        command,
+        args,
+        env,
+        url,
+    })
 }
 
 /// The shape written by [`render_mcp_config`]; field order is the key order in the file.
@@ -376,6 +407,12 @@ fn split_placeholders(value: &str) -> Result<Vec<Piece<'_>>, String> {
     }
     pieces.push(Piece::Text(rest));
     Ok(pieces)
+}
+
+/// Whether `value` refers to a variable (`{{.NAME}}`) rather than holding a literal.
+pub fn has_placeholder(value: &str) -> bool {
+    split_placeholders(value)
+        .is_ok_and(|pieces| pieces.iter().any(|p| matches!(p, Piece::Placeholder(_))))
 }
 
 /// Whether `name` can be a variable: a letter or `_`, then letters, digits or `_`.

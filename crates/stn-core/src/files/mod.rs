@@ -80,6 +80,30 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, contents, Some(0o600))
 }
 
+/// Creates `dir` and its missing parents readable by the owner only (0700),
+/// for the config dir. An existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// True when `path` exists and its group or other users may read or change it.
+pub fn readable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let Some(file_name) = path.file_name() else {
         return Err(io::Error::new(
@@ -160,6 +184,23 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn private_dirs_are_for_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config_dir = dir.path().join("a/station");
+        create_private_dir(&config_dir).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&config_dir), 0o700);
+        let path = config_dir.join("config.yaml");
+        write_private(&path, b"x: 1\n").unwrap();
+        assert!(!readable_by_others(&path));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(readable_by_others(&path));
+        assert!(!readable_by_others(&dir.path().join("missing")));
+    }
 
     #[cfg(unix)]
     #[test]

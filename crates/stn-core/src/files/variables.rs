@@ -61,6 +61,28 @@ impl Variables {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// These variables, then the process environment's for names not
+    /// defined here: what MCP placeholders are filled from, at sync (to check
+    /// nothing is missing) and when a server is started. Non-UTF-8 entries
+    /// of the environment are skipped.
+    pub fn with_process_env(self) -> Variables {
+        let mut all: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        all.extend(self.0);
+        Variables(all)
+    }
+}
+
+/// Words that mark a variable or env name as holding a secret (the Go
+/// original's rule), compared case-insensitively anywhere in the name.
+const SECRET_WORDS: &[&str] = &["TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH"];
+
+/// Whether a name like `GITHUB_TOKEN` or `db_password` suggests a secret value.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|word| upper.contains(word))
 }
 
 /// Builds variables from pairs, e.g. values a user typed in when asked for missing ones.
@@ -230,6 +252,34 @@ mod tests {
 
         std::fs::remove_file(dir.path().join("variables.yaml")).unwrap();
         assert_eq!(Variables::load(dir.path()).unwrap().get("A"), Some("2"));
+    }
+
+    #[test]
+    fn secret_names_follow_the_go_rule() {
+        for name in [
+            "GITHUB_TOKEN",
+            "api_key",
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASSWORD",
+            "Credentials",
+            "AUTH_HEADER",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["ROOT_PATH", "PORT", "MODE"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_file_wins_over_the_process_environment() {
+        let path = std::env::var("PATH").unwrap();
+        let vars: Variables = [("HOME".to_owned(), "/from/file".to_owned())]
+            .into_iter()
+            .collect();
+        let vars = vars.with_process_env();
+        assert_eq!(vars.get("HOME"), Some("/from/file"));
+        assert_eq!(vars.get("PATH"), Some(path.as_str()));
     }
 
     #[test]

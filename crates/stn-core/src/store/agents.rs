@@ -2,11 +2,19 @@
 
 use stn_db::{Row, Statement, params};
 
-use super::{NOW, Store, in_env, json_text, parse_json, validate_name};
+use super::{NOW, Store, in_env, json_text, parse_json, user_id, username_of, validate_name};
 use crate::error::{CoreError, Result};
 use crate::model::{Agent, AgentSpec};
 
-const SELECT: &str = "SELECT a.id, e.name, a.name, a.description, a.prompt, a.model, a.max_steps, \
+fn select() -> String {
+    format!(
+        "{SELECT_COLUMNS}, {}, {} {FROM}",
+        username_of("a.created_by"),
+        username_of("a.updated_by")
+    )
+}
+
+const SELECT_COLUMNS: &str = "SELECT a.id, e.name, a.name, a.description, a.prompt, a.model, a.max_steps, \
     (SELECT json_group_array(tool_name) FROM \
         (SELECT tool_name FROM agent_tools WHERE agent_id = a.id ORDER BY id)), \
     (SELECT json_group_array(name) FROM \
@@ -14,8 +22,8 @@ const SELECT: &str = "SELECT a.id, e.name, a.name, a.description, a.prompt, a.mo
          WHERE x.parent_agent_id = a.id ORDER BY x.id)), \
     a.input_schema, a.output_schema, a.output_schema_preset, a.app, a.app_subtype, \
     a.memory_topic_key, a.memory_max_tokens, a.cron_schedule, a.schedule_enabled, \
-    a.schedule_variables, a.created_at, a.updated_at \
-    FROM agents a JOIN environments e ON e.id = a.environment_id";
+    a.schedule_variables, a.created_at, a.updated_at";
+const FROM: &str = "FROM agents a JOIN environments e ON e.id = a.environment_id";
 
 fn names(json: String) -> Vec<String> {
     serde_json::from_str(&json).unwrap_or_default()
@@ -44,6 +52,8 @@ fn from_row(row: &Row) -> Result<Agent> {
             schedule_enabled: row.get(17)?,
             schedule_variables: parse_json(row.get(18)?),
         },
+        created_by: row.get(21)?,
+        updated_by: row.get(22)?,
         created_at: row.get(19)?,
         updated_at: row.get(20)?,
     })
@@ -69,14 +79,14 @@ impl Store {
                 self.environment(env).await?;
                 self.db
                     .query(
-                        &format!("{SELECT} WHERE e.name = ?1 ORDER BY a.name"),
+                        &format!("{} WHERE e.name = ?1 ORDER BY a.name", select()),
                         params![env],
                     )
                     .await?
             }
             None => {
                 self.db
-                    .query(&format!("{SELECT} ORDER BY e.name, a.name"), params![])
+                    .query(&format!("{} ORDER BY e.name, a.name", select()), params![])
                     .await?
             }
         };
@@ -88,7 +98,7 @@ impl Store {
         let row = self
             .db
             .query_opt(
-                &format!("{SELECT} WHERE e.name = ?1 AND a.name = ?2"),
+                &format!("{} WHERE e.name = ?1 AND a.name = ?2", select()),
                 params![env, name],
             )
             .await?;
@@ -110,7 +120,7 @@ impl Store {
     pub async fn agent_by_id(&self, id: i64) -> Result<Agent> {
         let row = self
             .db
-            .query_opt(&format!("{SELECT} WHERE a.id = ?1"), params![id])
+            .query_opt(&format!("{} WHERE a.id = ?1", select()), params![id])
             .await?;
         match row {
             Some(row) => from_row(&row),
@@ -127,7 +137,7 @@ impl Store {
         validate_spec(spec)?;
         self.environment(env).await?;
         self.check_children(env, spec).await?;
-        let mut stmts = vec![insert_agent(env, spec)];
+        let mut stmts = vec![insert_agent(env, spec, &self.actor)];
         stmts.extend(links(env, spec));
         match self.db.batch(stmts).await {
             Ok(_) => self.agent(env, &spec.name).await,
@@ -147,7 +157,7 @@ impl Store {
         validate_spec(spec)?;
         let current = self.agent(env, &spec.name).await?;
         self.check_children(env, spec).await?;
-        let mut stmts = vec![update_agent(current.id, spec)];
+        let mut stmts = vec![update_agent(current.id, spec, &self.actor)];
         stmts.extend(links(env, spec));
         self.db.batch(stmts).await?;
         self.agent(env, &spec.name).await
@@ -243,28 +253,34 @@ fn columns(spec: &AgentSpec) -> Vec<stn_db::Value> {
     ]
 }
 
-fn insert_agent(env: &str, spec: &AgentSpec) -> Statement {
+fn insert_agent(env: &str, spec: &AgentSpec, actor: &str) -> Statement {
     let mut params = columns(spec);
     params.push(env.into());
+    params.push(actor.into());
     Statement::new(
-        "INSERT INTO agents (name, description, prompt, model, max_steps, input_schema, output_schema, \
-         output_schema_preset, app, app_subtype, memory_topic_key, memory_max_tokens, cron_schedule, \
-         schedule_enabled, schedule_variables, environment_id, created_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         (SELECT id FROM environments WHERE name = ?16), (SELECT id FROM users WHERE username = 'console'))",
+        format!(
+            "INSERT INTO agents (name, description, prompt, model, max_steps, input_schema, output_schema, \
+             output_schema_preset, app, app_subtype, memory_topic_key, memory_max_tokens, cron_schedule, \
+             schedule_enabled, schedule_variables, environment_id, created_by, updated_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             (SELECT id FROM environments WHERE name = ?16), {0}, {0})",
+            user_id(17)
+        ),
         params,
     )
 }
 
-fn update_agent(id: i64, spec: &AgentSpec) -> Statement {
+fn update_agent(id: i64, spec: &AgentSpec, actor: &str) -> Statement {
     let mut params = columns(spec);
     params.push(id.into());
+    params.push(actor.into());
     Statement::new(
         format!(
             "UPDATE agents SET name = ?1, description = ?2, prompt = ?3, model = ?4, max_steps = ?5, \
              input_schema = ?6, output_schema = ?7, output_schema_preset = ?8, app = ?9, app_subtype = ?10, \
              memory_topic_key = ?11, memory_max_tokens = ?12, cron_schedule = ?13, schedule_enabled = ?14, \
-             schedule_variables = ?15, updated_at = {NOW} WHERE id = ?16"
+             schedule_variables = ?15, updated_at = {NOW}, updated_by = {} WHERE id = ?16",
+            user_id(17)
         ),
         params,
     )

@@ -2,14 +2,20 @@
 
 use stn_db::{Row, params};
 
-use super::{Store, validate_name};
+use super::{Store, user_id, username_of, validate_name};
 use crate::error::{CoreError, Result};
 use crate::model::Environment;
 
-const SELECT: &str = "SELECT e.id, e.name, e.description, \
-    (SELECT count(*) FROM agents a WHERE a.environment_id = e.id), \
-    (SELECT count(*) FROM mcp_servers s WHERE s.environment_id = e.id), \
-    e.created_at, e.updated_at FROM environments e";
+fn select() -> String {
+    format!(
+        "SELECT e.id, e.name, e.description, \
+         (SELECT count(*) FROM agents a WHERE a.environment_id = e.id), \
+         (SELECT count(*) FROM mcp_servers s WHERE s.environment_id = e.id), \
+         e.created_at, e.updated_at, {}, {} FROM environments e",
+        username_of("e.created_by"),
+        username_of("e.updated_by")
+    )
+}
 
 fn from_row(row: &Row) -> Result<Environment> {
     Ok(Environment {
@@ -20,6 +26,8 @@ fn from_row(row: &Row) -> Result<Environment> {
         mcp_server_count: row.get(4)?,
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
+        created_by: row.get(7)?,
+        updated_by: row.get(8)?,
     })
 }
 
@@ -28,7 +36,7 @@ impl Store {
     pub async fn list_environments(&self) -> Result<Vec<Environment>> {
         let rs = self
             .db
-            .query(&format!("{SELECT} ORDER BY e.name"), params![])
+            .query(&format!("{} ORDER BY e.name", select()), params![])
             .await?;
         rs.rows.iter().map(from_row).collect()
     }
@@ -37,7 +45,7 @@ impl Store {
     pub async fn environment(&self, name: &str) -> Result<Environment> {
         let row = self
             .db
-            .query_opt(&format!("{SELECT} WHERE e.name = ?1"), params![name])
+            .query_opt(&format!("{} WHERE e.name = ?1", select()), params![name])
             .await?;
         match row {
             Some(row) => from_row(&row),
@@ -59,9 +67,12 @@ impl Store {
         let result = self
             .db
             .execute(
-                "INSERT INTO environments (name, description, created_by) \
-                 VALUES (?1, ?2, (SELECT id FROM users WHERE username = 'console'))",
-                params![name, description],
+                &format!(
+                    "INSERT INTO environments (name, description, created_by, updated_by) \
+                     VALUES (?1, ?2, {0}, {0})",
+                    user_id(3)
+                ),
+                params![name, description, self.actor.as_str()],
             )
             .await;
         match result {
@@ -83,10 +94,12 @@ impl Store {
             .execute(
                 // Not `ON CONFLICT DO NOTHING`: that would use up an
                 // AUTOINCREMENT id on every call, leaving gaps in the ids.
-                "INSERT INTO environments (name, created_by) \
-                 SELECT ?1, (SELECT id FROM users WHERE username = 'console') \
-                 WHERE NOT EXISTS (SELECT 1 FROM environments WHERE name = ?1)",
-                params![name],
+                &format!(
+                    "INSERT INTO environments (name, created_by, updated_by) SELECT ?1, {0}, {0} \
+                     WHERE NOT EXISTS (SELECT 1 FROM environments WHERE name = ?1)",
+                    user_id(2)
+                ),
+                params![name, self.actor.as_str()],
             )
             .await?;
         Ok(rs.rows_affected > 0)

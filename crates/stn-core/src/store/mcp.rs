@@ -15,7 +15,8 @@ pub struct McpConfigRecord {
     pub config_name: String,
     /// Hash of the file when last loaded.
     pub template_hash: String,
-    /// Hash of `variables.yml` when last loaded.
+    /// Hash of the variables used when last loaded, by versions that stored
+    /// resolved values; `None` now that placeholders are stored.
     pub variables_hash: Option<String>,
 }
 
@@ -99,8 +100,9 @@ impl Store {
             .collect()
     }
 
-    /// Makes the servers of one config file exactly `servers` (placeholders
-    /// already filled), in one transaction. Servers that stay keep their tools.
+    /// Makes the servers of one config file exactly `servers`, in one
+    /// transaction. `servers` keep their `{{.NAME}}` placeholders: values are
+    /// filled in only when a server is used (`Station::resolve_mcp_server`). Servers that stay keep their tools.
     pub async fn apply_mcp_config(
         &self,
         env: &str,

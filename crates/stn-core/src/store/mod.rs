@@ -22,16 +22,42 @@ use crate::error::{CoreError, Result};
 /// SQL for "now" in the stored timestamp format.
 pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// The user the CLI's changes are recorded as (created by the first migration).
+pub const CONSOLE_USER: &str = "console";
+
+/// SQL for the id of the user named by parameter `?n`.
+fn user_id(n: u8) -> String {
+    format!("(SELECT id FROM users WHERE username = ?{n})")
+}
+
+/// SQL for the name of the user whose id is in `column`.
+fn username_of(column: &str) -> String {
+    format!("(SELECT username FROM users WHERE id = {column})")
+}
+
 /// Access to Station's tables.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
+    /// Who changes are recorded as (`created_by`, `updated_by`).
+    actor: String,
 }
 
 impl Store {
-    /// Wraps an open, migrated database.
+    /// Wraps an open, migrated database. Changes are recorded as [`CONSOLE_USER`].
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            actor: CONSOLE_USER.to_owned(),
+        }
+    }
+
+    /// The same store, recording changes as made by `username` (an API caller).
+    pub fn acting_as(&self, username: &str) -> Store {
+        Store {
+            db: self.db.clone(),
+            actor: username.to_owned(),
+        }
     }
 
     /// The database underneath.

@@ -5,13 +5,14 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use stn_core::Station;
 use stn_core::model::{Agent, AgentSpec, DEFAULT_MAX_STEPS};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
 /// The environment `POST /api/v1/agents` uses when the body names none.
@@ -142,6 +143,7 @@ pub async fn list(
 /// `POST /api/v1/agents`: creates an agent and its `.prompt` file; 201.
 pub async fn create(
     State(station): State<Station>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<AgentBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
     let Json(mut body) = body?;
@@ -161,7 +163,10 @@ pub async fn create(
         ..AgentSpec::default()
     };
     body.apply_to(&mut spec);
-    let agent = station.create_agent(&environment, &spec).await?;
+    let agent = station
+        .acting_as(&caller.username)
+        .create_agent(&environment, &spec)
+        .await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -178,6 +183,7 @@ pub async fn get(
 /// environment identify the agent's `.prompt` file, so they cannot change here.
 pub async fn update(
     State(station): State<Station>,
+    Extension(caller): Extension<Caller>,
     id: Result<Path<i64>, PathRejection>,
     body: Result<Json<AgentBody>, JsonRejection>,
 ) -> ApiResult<Json<Agent>> {
@@ -206,7 +212,10 @@ pub async fn update(
     }
     let mut spec = current.spec;
     body.apply_to(&mut spec);
-    let agent = station.update_agent(&current.environment, &spec).await?;
+    let agent = station
+        .acting_as(&caller.username)
+        .update_agent(&current.environment, &spec)
+        .await?;
     Ok(Json(agent))
 }
 

@@ -2,12 +2,13 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use stn_core::Station;
 use stn_core::model::Environment;
 
+use crate::auth::Caller;
 use crate::error::ApiResult;
 
 /// Body of `POST /api/v1/environments`.
@@ -26,10 +27,12 @@ pub async fn list(State(station): State<Station>) -> ApiResult<Json<Vec<Environm
 /// `POST /api/v1/environments`: creates one (and its directory); 201.
 pub async fn create(
     State(station): State<Station>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<NewEnvironment>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Environment>)> {
     let Json(body) = body?;
     let env = station
+        .acting_as(&caller.username)
         .create_environment(&body.name, body.description.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(env)))

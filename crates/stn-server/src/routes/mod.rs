@@ -7,15 +7,20 @@ mod metrics;
 mod runs;
 
 use axum::Router;
-use axum::http::Uri;
-use axum::routing::get;
+use axum::http::{HeaderMap, Uri};
+use axum::routing::{delete, get, post, put};
 use stn_core::Station;
 
+use crate::auth::{Gate, Role, allow};
 use crate::error::ApiError;
 
-/// `GET /health`, outside `/api/v1` so it never needs a key.
-pub fn health() -> Router<Station> {
-    Router::new().route("/health", get(health::health))
+/// `GET /health`, outside `/api/v1` so it never needs a key; the details are
+/// for callers who could use the API.
+pub fn health(gate: Gate) -> Router<Station> {
+    Router::new().route(
+        "/health",
+        get(move |headers: HeaderMap| async move { health::health(&gate, &headers).await }),
+    )
 }
 
 /// `GET /metrics` in Prometheus text format: the database's state plus the
@@ -27,21 +32,28 @@ pub fn metrics(extra: Option<crate::MetricsFn>) -> Router<Station> {
     )
 }
 
-/// The routes under `/api/v1`.
+/// The routes under `/api/v1`. Any caller may read; what needs more says
+/// so with [`allow`] (a route to run agents takes `allow(Role::Run, …)`).
 pub fn api() -> Router<Station> {
     Router::new()
         .route(
             "/environments",
-            get(environments::list).post(environments::create),
+            get(environments::list).merge(allow(Role::Admin, post(environments::create))),
         )
         .route(
             "/environments/{name}",
-            get(environments::get).delete(environments::delete),
+            get(environments::get).merge(allow(Role::Admin, delete(environments::delete))),
         )
-        .route("/agents", get(agents::list).post(agents::create))
+        .route(
+            "/agents",
+            get(agents::list).merge(allow(Role::Admin, post(agents::create))),
+        )
         .route(
             "/agents/{id}",
-            get(agents::get).put(agents::update).delete(agents::delete),
+            get(agents::get).merge(allow(
+                Role::Admin,
+                put(agents::update).delete(agents::delete),
+            )),
         )
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::get))

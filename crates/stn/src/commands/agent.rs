@@ -124,10 +124,10 @@ fn print_agent(agent: &Agent, json: bool) -> Result<ExitCode> {
     println!("name:         {}", s.name);
     println!("environment:  {}", agent.environment);
     println!("id:           {}", agent.id);
-    println!("description:  {}", s.description);
+    println!("description:  {}", output::text(&s.description));
     println!(
         "model:        {}",
-        s.model.as_deref().unwrap_or("(default)")
+        output::text(s.model.as_deref().unwrap_or("(default)"))
     );
     println!("max steps:    {}", s.max_steps);
     println!(
@@ -135,15 +135,16 @@ fn print_agent(agent: &Agent, json: bool) -> Result<ExitCode> {
         if s.tools.is_empty() {
             "-".to_owned()
         } else {
-            s.tools.join(", ")
+            output::text(&s.tools.join(", ")).into_owned()
         }
     );
     if !s.agents.is_empty() {
-        println!("agents:       {}", s.agents.join(", "));
+        println!("agents:       {}", output::text(&s.agents.join(", ")));
     }
     if let Some(cron) = &s.cron_schedule {
         println!(
-            "schedule:     {cron} ({})",
+            "schedule:     {} ({})",
+            output::text(cron),
             if s.schedule_enabled {
                 "enabled"
             } else {
@@ -153,6 +154,6 @@ fn print_agent(agent: &Agent, json: bool) -> Result<ExitCode> {
     }
     println!("created:      {}", agent.created_at);
     println!("updated:      {}", agent.updated_at);
-    println!("prompt:\n{}", s.prompt);
+    println!("prompt:\n{}", output::block(&s.prompt));
     Ok(ExitCode::SUCCESS)
 }

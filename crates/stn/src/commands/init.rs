@@ -10,7 +10,8 @@ use crate::context;
 
 pub async fn run(settings: &Settings, args: InitArgs) -> Result<ExitCode> {
     let dir = &settings.config_dir;
-    std::fs::create_dir_all(dir)
+    // Private: config.yaml and litestream.yml may hold tokens.
+    stn_core::files::create_private_dir(dir)
         .with_context(|| format!("cannot create the config dir {}", dir.display()))?;
     let config_path = settings.config_file();
     if !config_path.exists() {
@@ -59,7 +60,7 @@ fn write_replication_config(settings: &Settings) -> Result<()> {
         return Ok(());
     }
     let text = stn_replicate::config::init_config_text(&db_path.display().to_string());
-    stn_core::files::write_atomic(&path, text.as_bytes())
+    stn_core::files::write_private(&path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
         "wrote {} (set LITESTREAM_S3_BUCKET and credentials; `stn serve --replicate` uses it)",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
 use stn_core::files::mcp_config::{McpConfigFile, render_mcp_config};
-use stn_core::files::write_atomic;
+use stn_core::files::write_private;
 use stn_core::model::McpServerSpec;
 use stn_core::store::validate_name;
 
@@ -18,10 +18,17 @@ pub async fn run(settings: &Settings, cmd: McpCommand) -> Result<ExitCode> {
     match cmd {
         McpCommand::Add(args) => add(&station, args).await,
         McpCommand::List { env, json } => {
-            let servers = station
+            // Literal secrets typed into a config file are not shown; `{{.NAME}}` references are.
+            let servers: Vec<_> = station
                 .store()
                 .list_mcp_servers(env.environment.as_deref())
-                .await?;
+                .await?
+                .into_iter()
+                .map(|mut server| {
+                    server.spec = server.spec.redacted();
+                    server
+                })
+                .collect();
             if json.json {
                 output::json(&servers)?;
             } else {
@@ -105,7 +112,7 @@ async fn add(station: &stn_core::Station, args: McpAddArgs) -> Result<ExitCode> 
             url: args.url,
         }],
     };
-    write_atomic(&path, render_mcp_config(&file).as_bytes())
+    write_private(&path, render_mcp_config(&file).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
     let placeholders = file.placeholders();

@@ -1,6 +1,7 @@
 //! `stn replicate`: continuous replication of any SQLite database, like
 //! `litestream replicate`.
 
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,6 +27,13 @@ struct Job {
 pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     let target = args.replica_url.as_deref();
     let config = replication::load_config_unless_url(&args.config, settings, target)?;
+    // Checked before anything starts: a refused address must not leave a replicator behind.
+    let metrics_addr = metrics_addr(
+        args.metrics_addr
+            .as_deref()
+            .or_else(|| config.as_ref().and_then(|c| c.addr.as_deref())),
+        args.metrics_allow_remote,
+    )?;
     let jobs = match (&args.db_path, &args.replica_url) {
         (Some(db_path), Some(url)) => vec![Job {
             db_path: db_path.clone(),
@@ -95,19 +103,9 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
         .into_iter()
         .zip(handles.iter().map(ReplicatorHandle::waiter))
         .collect();
-    let metrics_addr = args
-        .metrics_addr
-        .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.addr.clone()));
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = metrics_addr {
-        // Litestream's `addr: ":9090"` means every interface; keep that meaning.
-        let addr = if addr.starts_with(':') {
-            format!("0.0.0.0{addr}")
-        } else {
-            addr
-        };
-        let listener = tokio::net::TcpListener::bind(&addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
         let metrics: stn_server::MetricsFn = std::sync::Arc::new(move || {
@@ -117,9 +115,21 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
                 .collect()
         });
         tracing::info!(%addr, "serving metrics");
-        tokio::spawn(stn_server::serve_metrics(listener, metrics, async {
-            let _ = metrics_stopped.await;
-        }));
+        // With --metrics-allow-remote any host may scrape (there is nothing
+        // to rebind to); otherwise the same Host check as `stn serve`.
+        let allowed_hosts = if args.metrics_allow_remote {
+            stn_server::AllowedHosts::any()
+        } else {
+            stn_server::AllowedHosts::new(&[], addr)
+        };
+        tokio::spawn(stn_server::serve_metrics(
+            listener,
+            metrics,
+            allowed_hosts,
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
     }
 
     let exit: Result<ExitCode> = if args.once {
@@ -196,4 +206,32 @@ async fn run_exec(cmd: &str) -> Result<ExitCode> {
         .and_then(|c| u8::try_from(c).ok())
         .unwrap_or(1);
     Ok(ExitCode::from(code))
+}
+
+/// The metrics listener's address. Metrics have no authentication, so like
+/// `stn serve` without keys only loopback addresses are accepted, unless the
+/// user opts in with `--metrics-allow-remote`.
+fn metrics_addr(text: Option<&str>, allow_remote: bool) -> Result<Option<SocketAddr>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    // Litestream's `addr: ":9090"` means every interface; keep that meaning.
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    let addr = full
+        .to_socket_addrs()
+        .with_context(|| format!("--metrics-addr `{text}` is not HOST:PORT"))?
+        .next()
+        .with_context(|| format!("--metrics-addr `{text}` names no address"))?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        bail!(
+            "refusing to serve metrics on {addr} (from `{text}`): metrics have no authentication, \
+             so only loopback addresses are used by default; listen on 127.0.0.1:{} or pass \
+             --metrics-allow-remote to expose them",
+            addr.port()
+        );
+    }
+    Ok(Some(addr))
 }

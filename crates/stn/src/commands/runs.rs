@@ -69,13 +69,16 @@ pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 println!("started:   {}", run.started_at);
                 println!("completed: {}", run.completed_at.as_deref().unwrap_or("-"));
                 println!("steps:     {}", run.steps_taken);
-                println!("model:     {}", run.model_name.as_deref().unwrap_or("-"));
-                println!("task:\n{}", run.task);
+                println!(
+                    "model:     {}",
+                    output::text(run.model_name.as_deref().unwrap_or("-"))
+                );
+                println!("task:\n{}", output::block(&run.task));
                 if let Some(response) = &run.final_response {
-                    println!("response:\n{response}");
+                    println!("response:\n{}", output::block(response));
                 }
                 if let Some(error) = &run.error {
-                    println!("error:\n{error}");
+                    println!("error:\n{}", output::block(error));
                 }
             }
         }

@@ -14,7 +14,7 @@ use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
 use stn_replicate::replicator::{Durability, ReplicaWaiter, ReplicationOptions, Replicator};
 use stn_replicate::storage::ReplicaClient;
-use stn_server::ServeOptions;
+use stn_server::{AllowedHosts, Limits, ServeOptions};
 
 use crate::cli::ServeArgs;
 use crate::commands::replicate::restore_if_missing;
@@ -37,6 +37,13 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     let addr: SocketAddr = addr_text.parse().with_context(|| {
         format!("--addr `{addr_text}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8585)")
+    })?;
+    // Private, as `stn init` makes it: the database and config.yaml live here.
+    stn_core::files::create_private_dir(&settings.config_dir).with_context(|| {
+        format!(
+            "cannot create the config dir {}",
+            settings.config_dir.display()
+        )
     })?;
     let replication = replication_for(settings, &args)?;
     if let Some(r) = &replication {
@@ -63,8 +70,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     if let Some(src) = &args.bundle {
         install_bundle_once(settings, &station, src, &args.bundle_env).await?;
     }
-    let require_auth = station.store().has_api_keys().await?;
-    if !require_auth && !addr.ip().is_loopback() {
+    // Keys are checked on every request; this only keeps a server that
+    // starts without any off the network.
+    let allow_keyless = addr.ip().is_loopback();
+    if !allow_keyless && !station.store().has_api_keys().await? {
         bail!(
             "refusing to serve on {addr} without authentication: create an API key first \
              (`stn user create NAME --admin` then `stn apikey create NAME`), or listen on 127.0.0.1"
@@ -99,8 +108,19 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         Some(waiter) => crate::metrics::replication(&db_name, &waiter.status()),
         None => String::new(),
     });
+    // Flags and STN_ALLOWED_HOSTS replace config.yaml's list rather than add to it.
+    let configured_hosts = if args.allowed_hosts.is_empty() {
+        settings.file.allowed_hosts.clone().unwrap_or_default()
+    } else {
+        args.allowed_hosts.clone()
+    };
     let options = ServeOptions {
-        require_auth,
+        allow_keyless,
+        allowed_hosts: AllowedHosts::new(&configured_hosts, addr),
+        limits: Limits {
+            max_connections: args.max_connections,
+            ..Limits::default()
+        },
         metrics: Some(metrics),
     };
     let served = stn_server::serve(station, listener, options, signals::shutdown()).await;
