@@ -3,11 +3,18 @@
 use stn_db::Migration;
 
 /// Every migration, in order. Never edit one that has shipped: add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial_schema",
-    sql: include_str!("migrations/0001_initial_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: include_str!("migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "agent_run_steps",
+        sql: include_str!("migrations/0004_agent_run_steps.sql"),
+    },
+];
 
 /// Tables holding Station's state, parents before children (the copy order).
 pub const TABLES: &[&str] = &[
@@ -24,6 +31,7 @@ pub const TABLES: &[&str] = &[
     "agent_agents",
     "agent_runs",
     "agent_run_logs",
+    "agent_run_steps",
     "settings",
 ];
 

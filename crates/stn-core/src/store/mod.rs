@@ -6,11 +6,13 @@ mod agents;
 mod environments;
 mod mcp;
 mod runs;
+mod schedules;
 mod users;
 
 pub use agents::AgentChange;
 pub use mcp::{McpConfigChange, McpConfigRecord};
-pub use runs::{NewRun, RunFilter};
+pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
+pub use schedules::ScheduledAgent;
 pub use users::{ApiKey, User};
 
 use stn_db::Database;
