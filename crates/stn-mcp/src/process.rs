@@ -218,7 +218,10 @@ impl StdioChild {
     /// Resolves with the exit status when the server exits.
     pub(crate) async fn exited(&self) -> ExitStatus {
         let mut exit = self.exit.clone();
-        match exit.wait_for(Option::is_some).await {
+        // Copied out at once: the borrow guard is not Send and must not live
+        // across the await below (callers run in spawned tasks).
+        let status = exit.wait_for(Option::is_some).await.map(|s| *s);
+        match status {
             Ok(status) => status.expect("waited for Some"),
             // The waiter task is gone only when the runtime shuts down.
             Err(_) => std::future::pending().await,

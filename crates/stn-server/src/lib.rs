@@ -1,8 +1,10 @@
 //! Station's HTTP API, the server behind `stn serve`.
 //!
 //! [`router`] builds the axum app: `GET /health` plus JSON routes for
-//! environments, agents and runs under `/api/v1`. [`serve`] runs it on a
-//! listener until a shutdown future resolves. Every change goes through
+//! environments, agents and runs under `/api/v1`; with a run manager also
+//! starting, following (SSE) and cancelling runs, and `/mcp`, the agents as
+//! MCP tools (streamable HTTP). [`serve`] runs it on a listener until a
+//! shutdown future resolves. Every change goes through
 //! [`Station`], so the API keeps the config dir's `.prompt` files in step with
 //! the database exactly as the CLI does.
 //!
@@ -32,6 +34,11 @@ pub struct ServeOptions {
     pub require_auth: bool,
     /// Extra lines for `GET /metrics`.
     pub metrics: Option<MetricsFn>,
+    /// Executes agents: enables `POST /api/v1/agents/{id}/runs`, run events,
+    /// cancel, and `/mcp`. Without it the API only reads run history.
+    pub runs: Option<stn_agent::RunManager>,
+    /// The environment whose agents `/mcp` serves.
+    pub mcp_environment: String,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -39,6 +46,8 @@ impl std::fmt::Debug for ServeOptions {
         f.debug_struct("ServeOptions")
             .field("require_auth", &self.require_auth)
             .field("metrics", &self.metrics.is_some())
+            .field("runs", &self.runs.is_some())
+            .field("mcp_environment", &self.mcp_environment)
             .finish()
     }
 }
@@ -47,7 +56,29 @@ impl std::fmt::Debug for ServeOptions {
 pub fn router(station: Station, options: ServeOptions) -> Router {
     let mut api = routes::api();
     let mut metrics = routes::metrics(options.metrics.clone());
+    let mut mcp = None;
+    if let Some(runs) = &options.runs {
+        api = api.merge(routes::executions(runs.clone()));
+        let tools = std::sync::Arc::new(stn_agent::AgentTools::new(
+            runs.clone(),
+            options.mcp_environment.clone(),
+        ));
+        // Without API keys the server listens on loopback only, and `/mcp`
+        // answers loopback `Host`s only (DNS rebinding); with keys, the key
+        // guards it and any host name may reach it.
+        mcp = Some(if options.require_auth {
+            stn_mcp::http_router_for_hosts(tools, Vec::new())
+        } else {
+            stn_mcp::http_router(tools)
+        });
+    }
     if options.require_auth {
+        mcp = mcp.map(|mcp| {
+            mcp.layer(axum::middleware::from_fn_with_state(
+                station.clone(),
+                auth::require_api_key,
+            ))
+        });
         // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
         // key: callers without one learn nothing about which routes exist.
         api = api.layer(axum::middleware::from_fn_with_state(
@@ -59,11 +90,14 @@ pub fn router(station: Station, options: ServeOptions) -> Router {
             auth::require_api_key,
         ));
     }
-    Router::new()
+    let mut app = Router::new()
         .merge(routes::health())
         .merge(metrics)
-        .nest("/api/v1", api)
-        .fallback(routes::no_route)
+        .nest("/api/v1", api);
+    if let Some(mcp) = mcp {
+        app = app.nest_service("/mcp", mcp);
+    }
+    app.fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(station)

@@ -104,6 +104,8 @@ fn local() -> ServeOptions {
     ServeOptions {
         require_auth: false,
         metrics: None,
+        runs: None,
+        mcp_environment: "default".to_owned(),
     }
 }
 
@@ -452,6 +454,8 @@ async fn api_keys_are_required_when_asked() -> TestResult {
     let server = Server::start(ServeOptions {
         require_auth: true,
         metrics: None,
+        runs: None,
+        mcp_environment: "default".to_owned(),
     })
     .await;
     let store = server.station.store();
@@ -589,6 +593,8 @@ async fn metrics_in_prometheus_text_format() {
     let server = Server::start(ServeOptions {
         require_auth: false,
         metrics: Some(extra),
+        runs: None,
+        mcp_environment: "default".to_owned(),
     })
     .await;
     let response = reqwest::get(format!("{}/metrics", server.base))

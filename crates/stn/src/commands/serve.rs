@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result, bail};
+use stn_agent::schedule::Scheduler;
+use stn_agent::{EngineOptions, RunManager};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
@@ -17,9 +19,11 @@ use stn_server::ServeOptions;
 
 use crate::cli::ServeArgs;
 use crate::commands::replicate::restore_if_missing;
-use crate::{replication, signals};
+use crate::{replication, runner, signals};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8585";
+/// How long open connections (MCP sessions, event streams) may take to close after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What `--replica` / `--replicate` asked for.
 struct Replication {
@@ -94,11 +98,48 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         Some(waiter) => crate::metrics::replication(&db_name, &waiter.status()),
         None => String::new(),
     });
+    // Runs a previous server (or a killed `stn agent run`) left behind can
+    // never end on their own.
+    let interrupted = station
+        .store()
+        .interrupt_orphaned_runs(&stn_agent::owner::is_gone)
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "runs of a stopped process marked failed (interrupted)");
+    }
+    let engine = runner::engine(settings, station.clone(), EngineOptions::default())?;
+    let manager = RunManager::new(engine, args.runs.max_concurrent_runs);
+    let scheduler = Scheduler::start(manager.clone());
     let options = ServeOptions {
         require_auth,
         metrics: Some(metrics),
+        runs: Some(manager.clone()),
+        mcp_environment: args.mcp_environment.clone(),
     };
-    let served = stn_server::serve(station, listener, options, signals::shutdown()).await;
+    // On a stop signal, runs are cancelled first: their event streams end
+    // with the final status, which lets the HTTP server finish gracefully.
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let shutdown = {
+        let manager = manager.clone();
+        let stopped = Arc::clone(&stopped);
+        async move {
+            signals::shutdown().await;
+            scheduler.stop().await;
+            manager.shutdown().await;
+            stopped.notify_one();
+        }
+    };
+    let served = tokio::select! {
+        served = stn_server::serve(station, listener, options, shutdown) => served,
+        () = async {
+            stopped.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("connections still open {} s after the stop signal; closing them", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    };
+    manager.shutdown().await;
     if let Some(handle) = handle {
         handle.shutdown().await.context("final replication sync")?;
         tracing::info!("replica up to date");
