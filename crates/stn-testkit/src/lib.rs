@@ -7,6 +7,7 @@
 
 mod fault_proxy;
 mod proxy;
+pub mod scripted_model;
 mod sqld;
 pub mod sqlite;
 
