@@ -203,20 +203,20 @@ async fn sub_agent_run(
     let Some(task) = args.get("task").and_then(Value::as_str) else {
         return ("the arguments need `task`, a string".to_owned(), true, None);
     };
-    let max_depth = engine.options().max_depth;
-    if ctx.depth + 1 > max_depth {
-        return (
-            format!("refused: sub-agents may nest {max_depth} deep, and this call would go deeper"),
-            true,
-            None,
-        );
-    }
     if ctx.ancestors.contains(&child.id) {
         return (
             format!(
                 "refused: agent `{}` is already running further up this chain of calls (a cycle)",
                 child.spec.name
             ),
+            true,
+            None,
+        );
+    }
+    let max_depth = engine.options().max_depth;
+    if ctx.depth + 1 > max_depth {
+        return (
+            format!("refused: sub-agents may nest {max_depth} deep, and this call would go deeper"),
             true,
             None,
         );

@@ -248,31 +248,51 @@ async fn a_cycle_and_the_depth_limit_are_refused() {
         ..EngineOptions::default()
     };
     let world = World::with(options, 8).await;
-    world.prompt("a", "---\n---\n{{userInput}}\n");
-    world.prompt("b", "---\nagents: [\"a\"]\n---\n{{userInput}}\n");
-    world.sync().await;
-    // Make `a` call `b`, which calls `a`: a cycle the file sync cannot see coming.
+    world.prompt("c", "---\n---\n{{userInput}}\n");
+    world.prompt("b", "---\nagents: [\"c\"]\n---\n{{userInput}}\n");
     world.prompt("a", "---\nagents: [\"b\"]\n---\n{{userInput}}\n");
     world.sync().await;
+    // Sync refuses cycles in files; one made in the database (b -> a) is refused at run time.
+    let (a, b) = (world.agent_id("a").await, world.agent_id("b").await);
+    world
+        .station
+        .store()
+        .db()
+        .execute(
+            "INSERT INTO agent_agents (parent_agent_id, child_agent_id) VALUES (?1, ?2)",
+            vec![b.into(), a.into()],
+        )
+        .await
+        .unwrap();
     world
         .model
         .push(Turn::tool_call("1", "__agent_b", json!({"task": "go"})))
-        .push(Turn::tool_call("2", "__agent_a", json!({"task": "again"})))
+        .push(
+            Turn::tool_call("2", "__agent_a", json!({"task": "again"})).and_tool_call(
+                "3",
+                "__agent_c",
+                json!({"task": "deep"}),
+            ),
+        )
         .push(Turn::text("b gave up"))
         .push(Turn::text("a done"));
     let outcome = world.run("a", "start").await;
-    assert_eq!(outcome.status, RunStatus::Completed);
-    let steps = world
-        .station
-        .store()
-        .run_steps(outcome.run_id)
-        .await
-        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed, "{outcome:?}");
+    let store = world.station.store();
+    let steps = store.run_steps(outcome.run_id).await.unwrap();
     let child = steps[1].child_run_id.unwrap();
-    let child_steps = world.station.store().run_steps(child).await.unwrap();
-    assert!(child_steps[1].is_error);
-    let refusal = child_steps[1].output.as_deref().unwrap();
-    assert!(refusal.contains("refused"), "{refusal}");
+    let child_steps = store.run_steps(child).await.unwrap();
+    let by_name = |name: &str| child_steps.iter().find(|s| s.name == name).unwrap().clone();
+    let cycle = by_name("__agent_a");
+    assert!(
+        cycle.is_error && cycle.output.as_deref().unwrap().contains("cycle"),
+        "{cycle:?}"
+    );
+    let deep = by_name("__agent_c");
+    assert!(
+        deep.is_error && deep.output.as_deref().unwrap().contains("nest 1 deep"),
+        "{deep:?}"
+    );
 }
 
 #[tokio::test]
