@@ -180,6 +180,9 @@ impl Tools {
     }
 }
 
+/// The answer (or why there is none), whether it is an error, and the child run.
+type SubAgentCall<'a> = Pin<Box<dyn Future<Output = (String, bool, Option<i64>)> + Send + 'a>>;
+
 /// A sub-agent call: a child run with `parent_run_id`, refused past the depth
 /// limit or when it would call an agent already on the stack. Returns the
 /// answer (or why there is none), whether it is an error, and the child run.
@@ -190,7 +193,7 @@ fn sub_agent<'a>(
     ctx: &'a RunCtx,
     child: &'a Agent,
     args: &'a Value,
-) -> Pin<Box<dyn Future<Output = (String, bool, Option<i64>)> + Send + 'a>> {
+) -> SubAgentCall<'a> {
     Box::pin(sub_agent_run(engine, ctx, child, args))
 }
 
