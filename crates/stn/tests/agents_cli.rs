@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use agents_support::{processes_with, run_id, script_boss_run, setup, with_model, write_prompt};
+use agents_support::{
+    processes_with, run_id, script_boss_run, script_read_then_stall, setup, with_model,
+    write_prompt,
+};
 use common::Stn;
 use stn_testkit::scripted_model::{ScriptedModel, Turn};
 
@@ -84,13 +87,7 @@ async fn ctrl_c_cancels_the_run_within_a_second_and_leaves_no_process() {
     let stn = Stn::local();
     let files = setup(&stn, &fs_bin);
     let model = ScriptedModel::start().await;
-    model
-        .push(Turn::tool_call(
-            "c1",
-            "__read_text_file",
-            serde_json::json!({"path": files.join("notes.txt")}),
-        ))
-        .push(Turn::text("late").first_byte_after(Duration::from_secs(60)));
+    script_read_then_stall(&model, &files);
     let mut cmd = stn.command(&["agent", "run", "file reader", "read it"]);
     let child = with_model(&mut cmd, &model)
         .stdout(std::process::Stdio::piped())

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use agents_support::{model_env, processes_with, script_boss_run, setup, write_prompt};
+use agents_support::{
+    model_env, processes_with, script_boss_run, script_read_then_stall, setup, write_prompt,
+};
 use common::{Server, Stn};
 use serde_json::{Value, json};
 use stn_testkit::scripted_model::{ScriptedModel, Turn};
@@ -173,13 +175,7 @@ async fn kill_9_mid_run_leaves_an_interrupted_run_and_no_mcp_process() {
     let stn = Stn::local();
     let files = setup(&stn, &fs_bin);
     let model = ScriptedModel::start().await;
-    model
-        .push(Turn::tool_call(
-            "c1",
-            "__read_text_file",
-            json!({"path": files.join("notes.txt")}),
-        ))
-        .push(Turn::text("never").first_byte_after(Duration::from_secs(60)));
+    script_read_then_stall(&model, &files);
     let mut server = start(&stn, &model, "crash");
     let base = format!("http://127.0.0.1:{}", server.port);
     let reader = agent_id(&base, "file reader").await;

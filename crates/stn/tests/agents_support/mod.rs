@@ -68,6 +68,19 @@ pub fn script_boss_run(model: &ScriptedModel, files: &Path, first_delay: std::ti
         .push(Turn::chunks(["The code ", "is 4711."]).usage(20, 6));
 }
 
+/// A file reader run that reads notes.txt, then waits a minute for its
+/// answer: a run in progress with its MCP server running.
+pub fn script_read_then_stall(model: &ScriptedModel, files: &Path) {
+    use stn_testkit::scripted_model::Turn;
+    model
+        .push(Turn::tool_call(
+            "c1",
+            "__read_text_file",
+            json!({"path": files.join("notes.txt")}),
+        ))
+        .push(Turn::text("late").first_byte_after(std::time::Duration::from_secs(60)));
+}
+
 /// Points `stn` at the scripted model (the same variables a real provider uses).
 pub fn with_model<'a>(cmd: &'a mut Command, model: &ScriptedModel) -> &'a mut Command {
     cmd.env("STN_AI_PROVIDER", "openai")
