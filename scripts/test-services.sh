@@ -2,7 +2,7 @@
 # Installs (idempotently) and starts the real services Station's tests run against,
 # all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
 #
-#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, deploy validators
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, MCP servers, deploy validators
 #   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
 #   scripts/test-services.sh down      # stop what `up` started
 #
@@ -77,6 +77,20 @@ install_deploy_validators() {
   if ! command -v systemd-analyze >/dev/null 2>&1; then
     log "installing systemd (for systemd-analyze verify)"
     apt-get install -y -q --no-install-recommends systemd >/dev/null
+# Real MCP servers for stn-mcp's tests (run by the tests themselves, over
+# stdio or on a free loopback port) and the official Python SDK as a client.
+MCP_NPM_PACKAGES=(@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31)
+MCP_PYPI_PACKAGES=(mcp==2.3.0 mcp-server-time==2026.10.19)
+install_mcp_servers() {
+  if [ ! -x "$DIR/mcp-npm/node_modules/.bin/mcp-server-everything" ] \
+     || [ ! -x "$DIR/mcp-npm/node_modules/.bin/mcp-server-filesystem" ]; then
+    log "installing ${MCP_NPM_PACKAGES[*]}"
+    npm install -s --prefix "$DIR/mcp-npm" --no-audit --no-fund "${MCP_NPM_PACKAGES[@]}" >/dev/null
+  fi
+  if [ ! -x "$DIR/venv/bin/mcp-server-time" ] || ! "$DIR/venv/bin/python" -c 'import mcp.client.streamable_http' 2>/dev/null; then
+    log "installing ${MCP_PYPI_PACKAGES[*]} into $DIR/venv"
+    [ -x "$DIR/venv/bin/pip" ] || python3 -m venv "$DIR/venv"
+    "$DIR/venv/bin/pip" install -q --disable-pip-version-check "${MCP_PYPI_PACKAGES[@]}"
   fi
 }
 
@@ -85,6 +99,7 @@ install() {
   install_python_tools
   install_deploy_validators
   install_azurite
+  install_mcp_servers
   install_sqld
   install_jwt_key
 }
@@ -138,6 +153,11 @@ export STN_TEST_KUBERNETES_VALIDATE=$DIR/venv/bin/kubernetes-validate
 export STN_TEST_CHECK_JSONSCHEMA=$DIR/venv/bin/check-jsonschema
 export STN_TEST_SYSTEMD_ANALYZE=$(command -v systemd-analyze || echo /usr/bin/systemd-analyze)
 export STN_TEST_PYTHON=$(command -v python3 || echo /usr/bin/python3)
+export STN_TEST_MCP_EVERYTHING=$DIR/mcp-npm/node_modules/.bin/mcp-server-everything
+export STN_TEST_MCP_FILESYSTEM=$DIR/mcp-npm/node_modules/.bin/mcp-server-filesystem
+export STN_TEST_MCP_NPM_PREFIX=$DIR/mcp-npm
+export STN_TEST_MCP_TIME=$DIR/venv/bin/mcp-server-time
+export STN_TEST_PYTHON_MCP=$DIR/venv/bin/python
 ENV
 }
 

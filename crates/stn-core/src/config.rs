@@ -26,16 +26,16 @@ const OUR_KEYS: &[&str] = &[
     "api_addr",
     "durability",
     "allowed_hosts",
-];
-
-/// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
-/// Accepted so an existing config dir keeps working; anything else is an error.
-const GO_KEYS_NOT_USED: &[&str] = &[
     "ai_provider",
     "ai_model",
     "ai_base_url",
     "ai_api_key",
     "ai_auth_type",
+];
+
+/// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
+/// Accepted so an existing config dir keeps working; anything else is an error.
+const GO_KEYS_NOT_USED: &[&str] = &[
     "api_port",
     "mcp_port",
     "ssh_port",
@@ -75,6 +75,21 @@ pub struct ConfigFile {
     /// Host names `stn serve` answers for besides loopback names and its bind address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Model provider: openai (default), anthropic, gemini, ollama.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_provider: Option<String>,
+    /// Default model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_model: Option<String>,
+    /// Endpoint of an OpenAI-compatible (or Anthropic) API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_base_url: Option<String>,
+    /// API key; `${VAR}` takes it from the environment. Prefer `STN_AI_API_KEY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_api_key: Option<String>,
+    /// `api_key` (default) or `oauth` (Anthropic bearer token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_auth_type: Option<String>,
 }
 
 impl ConfigFile {

@@ -14,6 +14,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "updated_by",
         sql: include_str!("migrations/0003_updated_by.sql"),
     },
+    Migration {
+        version: 4,
+        name: "agent_run_steps",
+        sql: include_str!("migrations/0004_agent_run_steps.sql"),
+    },
 ];
 
 /// Tables holding Station's state, parents before children (the copy order).
@@ -31,6 +36,7 @@ pub const TABLES: &[&str] = &[
     "agent_agents",
     "agent_runs",
     "agent_run_logs",
+    "agent_run_steps",
     "settings",
 ];
 

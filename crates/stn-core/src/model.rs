@@ -136,7 +136,8 @@ pub struct McpServer {
     pub environment: String,
     /// The config file (without `.json`) it came from, if any.
     pub config_name: Option<String>,
-    /// The definition, placeholders filled.
+    /// The definition as stored: `{{.VAR}}` placeholders, not their values
+    /// (see `Station::resolve_mcp_server`).
     #[serde(flatten)]
     pub spec: McpServerSpec,
     /// Tools discovered on it.
@@ -206,14 +207,18 @@ pub struct Run {
     pub status: RunStatus,
     /// The agent's answer.
     pub final_response: Option<String>,
-    /// Tool-loop steps used.
+    /// Model turns taken.
     pub steps_taken: i64,
+    /// Tool and sub-agent calls made.
+    pub tools_used: i64,
     /// Model used.
     pub model_name: Option<String>,
-    /// Tokens in.
+    /// Tokens in, summed over every model call.
     pub input_tokens: Option<i64>,
-    /// Tokens out.
+    /// Tokens out, summed over every model call.
     pub output_tokens: Option<i64>,
+    /// All tokens, summed over every model call.
+    pub total_tokens: Option<i64>,
     /// Wall time.
     pub duration_seconds: Option<f64>,
     /// The error of a failed run.
@@ -222,4 +227,78 @@ pub struct Run {
     pub started_at: String,
     /// End time.
     pub completed_at: Option<String>,
+    /// The variables the run was given (a JSON object).
+    pub variables: Option<serde_json::Value>,
+    /// The run that called this one as a sub-agent.
+    pub parent_run_id: Option<i64>,
+    /// How it was started: cli, api, schedule, mcp or agent.
+    pub origin: Option<String>,
+}
+
+impl RunStatus {
+    /// True once the run can change no more.
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// What a step of a run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// A model turn.
+    Model,
+    /// An MCP tool call.
+    Tool,
+    /// A sub-agent call (a child run).
+    Agent,
+}
+
+impl StepKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Model => "model",
+            StepKind::Tool => "tool",
+            StepKind::Agent => "agent",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [StepKind::Model, StepKind::Tool, StepKind::Agent]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One step of a run: a model turn or a tool call, as it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStep {
+    /// The run.
+    pub run_id: i64,
+    /// Order within the run, from 1.
+    pub seq: i64,
+    /// Model turn, tool call or sub-agent call.
+    pub kind: StepKind,
+    /// The model, or the tool's name.
+    pub name: String,
+    /// A tool call's arguments; for a model turn, the tool calls it asked for.
+    pub input: Option<serde_json::Value>,
+    /// The model's text or the tool's result.
+    pub output: Option<String>,
+    /// The tool reported an error (or the call failed).
+    pub is_error: bool,
+    /// Tokens in (model turns).
+    pub input_tokens: Option<i64>,
+    /// Tokens out (model turns).
+    pub output_tokens: Option<i64>,
+    /// All tokens (model turns).
+    pub total_tokens: Option<i64>,
+    /// The child run of a sub-agent call.
+    pub child_run_id: Option<i64>,
+    /// When it started, RFC 3339 UTC.
+    pub started_at: String,
+    /// How long it took.
+    pub duration_ms: i64,
 }

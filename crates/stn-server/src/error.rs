@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request conflicts with the resource's state (e.g. cancelling a finished run).
+    #[error("{0}")]
+    Conflict(String),
+    /// The engine refused to start a run.
+    #[error(transparent)]
+    Agent(#[from] stn_agent::AgentError),
 }
 
 impl ApiError {
@@ -50,6 +56,12 @@ impl ApiError {
             ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Agent(stn_agent::AgentError::Core(e)) => core_status_and_code(e),
+            ApiError::Agent(stn_agent::AgentError::ShuttingDown) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "shutting_down")
+            }
+            ApiError::Agent(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Station's HTTP API, the server behind `stn serve`.
 //!
 //! [`router`] builds the axum app: `GET /health` plus JSON routes for
-//! environments, agents and runs under `/api/v1`. [`serve`] runs it on a
-//! listener until a shutdown future resolves. Every change goes through
+//! environments, agents and runs under `/api/v1`; with a run manager also
+//! starting, following (SSE) and cancelling runs, and `/mcp`, the agents as
+//! MCP tools (streamable HTTP). [`serve`] runs it on a listener until a
+//! shutdown future resolves. Every change goes through
 //! [`Station`], so the API keeps the config dir's `.prompt` files in step with
 //! the database exactly as the CLI does.
 //!
@@ -47,6 +49,11 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Extra lines for `GET /metrics`.
     pub metrics: Option<MetricsFn>,
+    /// Executes agents: enables `POST /api/v1/agents/{id}/runs`, run events,
+    /// cancel, and `/mcp`. Without it the API only reads run history.
+    pub runs: Option<stn_agent::RunManager>,
+    /// The environment whose agents `/mcp` serves.
+    pub mcp_environment: String,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -56,6 +63,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("limits", &self.limits)
             .field("metrics", &self.metrics.is_some())
+            .field("runs", &self.runs.is_some())
+            .field("mcp_environment", &self.mcp_environment)
             .finish()
     }
 }
@@ -67,15 +76,30 @@ pub fn router(station: Station, options: &ServeOptions) -> Router {
         allow_keyless: options.allow_keyless,
     };
     let authenticate = || axum::middleware::from_fn_with_state(gate.clone(), auth::authenticate);
+    let mut api = routes::api();
+    let mut mcp = None;
+    if let Some(runs) = &options.runs {
+        api = api.merge(routes::executions(runs.clone()));
+        let tools = std::sync::Arc::new(stn_agent::AgentTools::new(
+            runs.clone(),
+            options.mcp_environment.clone(),
+        ));
+        // Any host name that passed our own Host check below may reach
+        // `/mcp`; the caller check guards it like the API.
+        mcp = Some(stn_mcp::http_router_for_hosts(tools, Vec::new()).layer(authenticate()));
+    }
     // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
     // caller: strangers learn nothing about which routes exist.
-    let api = routes::api().layer(authenticate());
+    let api = api.layer(authenticate());
     let metrics = routes::metrics(options.metrics.clone()).route_layer(authenticate());
-    Router::new()
+    let mut app = Router::new()
         .merge(routes::health(gate.clone()))
         .merge(metrics)
-        .nest("/api/v1", api)
-        .fallback(routes::no_route)
+        .nest("/api/v1", api);
+    if let Some(mcp) = mcp {
+        app = app.nest_service("/mcp", mcp);
+    }
+    app.fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             options.allowed_hosts.clone(),

@@ -60,6 +60,8 @@ pub enum Command {
     /// Show agent run history.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Serve the agents of an environment as MCP tools over stdin/stdout (for Claude Desktop, Cursor, …).
+    Stdio(StdioArgs),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -350,6 +352,32 @@ pub struct ServeArgs {
     pub max_connections: usize,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
+    #[command(flatten)]
+    pub runs: RunsConfig,
+    /// The environment whose agents `/mcp` serves as tools.
+    #[arg(
+        long,
+        env = "STN_MCP_ENVIRONMENT",
+        default_value = "default",
+        value_name = "ENV"
+    )]
+    pub mcp_environment: String,
+}
+
+/// How many runs execute at once.
+#[derive(Debug, Args)]
+pub struct RunsConfig {
+    /// Runs executing at once; the rest wait as `queued`.
+    #[arg(long, env = "STN_MAX_CONCURRENT_RUNS", default_value_t = stn_agent::DEFAULT_MAX_CONCURRENT_RUNS, value_name = "N")]
+    pub max_concurrent_runs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StdioArgs {
+    #[command(flatten)]
+    pub env: EnvFlag,
+    #[command(flatten)]
+    pub runs: RunsConfig,
 }
 
 fn parse_durability(text: &str) -> Result<Durability, String> {
@@ -411,6 +439,9 @@ pub enum AgentCommand {
     },
     /// Change an agent (only the given fields) and rewrite its .prompt file.
     Update(AgentUpdateArgs),
+    /// Run an agent on a task, printing each step as it happens; Ctrl-C cancels the run.
+    /// Exit code: 0 completed, 1 failed, 3 cancelled, 4 timeout.
+    Run(AgentRunArgs),
     /// Delete an agent, its runs and its .prompt file.
     Delete {
         name: String,
@@ -442,6 +473,25 @@ pub struct AgentCreateArgs {
     /// MCP tool names, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub tools: Vec<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRunArgs {
+    /// The agent's name.
+    pub name: String,
+    /// What the agent should do (`userInput` in its prompt).
+    pub task: String,
+    #[command(flatten)]
+    pub env: EnvFlag,
+    /// A prompt input variable, KEY=VALUE (repeatable); a VALUE that is JSON is used as JSON.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Stop the run after this many seconds (status `timeout`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub timeout: u64,
+    /// Print the finished run with its steps as JSON instead of a live transcript.
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -568,10 +618,13 @@ pub enum RunsCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Show one run.
+    /// Show one run with every step.
     #[command(visible_alias = "inspect")]
     Show {
         id: i64,
+        /// Keep printing steps as they happen until the run ends.
+        #[arg(short, long)]
+        follow: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

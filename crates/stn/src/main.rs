@@ -7,7 +7,9 @@ mod context;
 mod metrics;
 mod output;
 mod replication;
+mod runner;
 mod signals;
+mod transcript;
 
 use std::process::ExitCode;
 

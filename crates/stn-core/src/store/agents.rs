@@ -270,6 +270,8 @@ fn insert_agent(env: &str, spec: &AgentSpec, actor: &str) -> Statement {
     )
 }
 
+/// A changed cron expression forgets the planned slot, so the scheduler plans
+/// the next one from the new expression.
 fn update_agent(id: i64, spec: &AgentSpec, actor: &str) -> Statement {
     let mut params = columns(spec);
     params.push(id.into());
@@ -279,7 +281,9 @@ fn update_agent(id: i64, spec: &AgentSpec, actor: &str) -> Statement {
             "UPDATE agents SET name = ?1, description = ?2, prompt = ?3, model = ?4, max_steps = ?5, \
              input_schema = ?6, output_schema = ?7, output_schema_preset = ?8, app = ?9, app_subtype = ?10, \
              memory_topic_key = ?11, memory_max_tokens = ?12, cron_schedule = ?13, schedule_enabled = ?14, \
-             schedule_variables = ?15, updated_at = {NOW}, updated_by = {} WHERE id = ?16",
+             schedule_variables = ?15, updated_at = {NOW}, updated_by = {}, \
+             next_scheduled_run = CASE WHEN cron_schedule IS ?13 THEN next_scheduled_run END \
+             WHERE id = ?16",
             user_id(17)
         ),
         params,

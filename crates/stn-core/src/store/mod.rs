@@ -7,11 +7,13 @@ mod environments;
 mod mcp;
 mod runs;
 mod settings;
+mod schedules;
 mod users;
 
 pub use agents::AgentChange;
 pub use mcp::{McpConfigChange, McpConfigRecord};
-pub use runs::{NewRun, RunFilter};
+pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
+pub use schedules::ScheduledAgent;
 pub use users::{ApiKey, User};
 pub(crate) use users::{hash_key, key_prefix};
 

@@ -1,15 +1,24 @@
-//! Agent run history.
+//! Agent run history: the run rows and their append-only steps.
+//!
+//! A run is written in few, small transactions: its row when it is queued,
+//! one update when it starts, one batch per step (the step row plus the run's
+//! counters) and one update when it ends. Nothing is ever rewritten whole, so
+//! a crash keeps every step that finished.
 
-use stn_db::{Row, Value, params};
+use stn_db::{Row, Statement, Value, params};
 
-use super::Store;
+use super::{NOW, Store, json_text, parse_json};
 use crate::error::{CoreError, Result};
-use crate::model::{Run, RunStatus};
+use crate::model::{Run, RunStatus, RunStep, StepKind};
 
 const SELECT: &str = "SELECT r.id, r.agent_id, a.name, e.name, r.task, r.status, r.final_response, \
     r.steps_taken, r.model_name, r.input_tokens, r.output_tokens, r.duration_seconds, r.error, \
-    r.started_at, r.completed_at \
+    r.started_at, r.completed_at, COALESCE(r.tools_used, 0), r.total_tokens, r.variables, \
+    r.parent_run_id, r.origin \
     FROM agent_runs r JOIN agents a ON a.id = r.agent_id JOIN environments e ON e.id = a.environment_id";
+
+const SELECT_STEP: &str = "SELECT run_id, seq, kind, name, input, output, is_error, input_tokens, \
+    output_tokens, total_tokens, child_run_id, started_at, duration_ms FROM agent_run_steps";
 
 fn from_row(row: &Row) -> Result<Run> {
     let status: String = row.get(5)?;
@@ -30,7 +39,60 @@ fn from_row(row: &Row) -> Result<Run> {
         error: row.get(12)?,
         started_at: row.get(13)?,
         completed_at: row.get(14)?,
+        tools_used: row.get(15)?,
+        total_tokens: row.get(16)?,
+        variables: parse_json(row.get(17)?),
+        parent_run_id: row.get(18)?,
+        origin: row.get(19)?,
     })
+}
+
+fn step_from_row(row: &Row) -> Result<RunStep> {
+    let kind: String = row.get(2)?;
+    Ok(RunStep {
+        run_id: row.get(0)?,
+        seq: row.get(1)?,
+        kind: StepKind::parse(&kind)
+            .ok_or_else(|| CoreError::Invalid(format!("run step has unknown kind `{kind}`")))?,
+        name: row.get(3)?,
+        input: parse_json(row.get(4)?),
+        output: row.get(5)?,
+        is_error: row.get(6)?,
+        input_tokens: row.get(7)?,
+        output_tokens: row.get(8)?,
+        total_tokens: row.get(9)?,
+        child_run_id: row.get(10)?,
+        started_at: row.get(11)?,
+        duration_ms: row.get(12)?,
+    })
+}
+
+/// A run about to be queued.
+#[derive(Debug, Clone)]
+pub struct QueuedRun {
+    /// The agent.
+    pub agent_id: i64,
+    /// The task.
+    pub task: String,
+    /// Input variables (a JSON object), if any.
+    pub variables: Option<serde_json::Value>,
+    /// The calling run, for a sub-agent call.
+    pub parent_run_id: Option<i64>,
+    /// The process that will execute it, so a later start can tell whether it died.
+    pub owner: String,
+    /// How it was started: cli, api, schedule, mcp or agent.
+    pub origin: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// completed, failed, cancelled or timeout.
+    pub status: RunStatus,
+    /// The answer (also kept for a failed run when the model gave one).
+    pub final_response: Option<String>,
+    /// Why it did not complete.
+    pub error: Option<String>,
 }
 
 /// Which runs to list.
@@ -134,8 +196,167 @@ impl Store {
                 ],
             )
             .await?;
-        rs.last_insert_rowid.ok_or_else(|| {
-            CoreError::Invalid("the database returned no id for the new run".to_owned())
-        })
+        new_id(rs)
     }
+
+    /// Inserts a run in state `queued`; returns its id.
+    pub async fn queue_run(&self, run: &QueuedRun) -> Result<i64> {
+        let rs = self
+            .db
+            .execute(
+                "INSERT INTO agent_runs (agent_id, user_id, task, status, variables, parent_run_id, owner, origin) \
+                 VALUES (?1, (SELECT id FROM users WHERE username = 'console'), ?2, 'queued', ?3, ?4, ?5, ?6)",
+                params![
+                    run.agent_id,
+                    run.task.as_str(),
+                    json_text(&run.variables),
+                    run.parent_run_id,
+                    run.owner.as_str(),
+                    run.origin.as_str()
+                ],
+            )
+            .await?;
+        new_id(rs)
+    }
+
+    /// Moves a queued run to `running` with its model and a fresh start time.
+    /// Returns false when the run is no longer queued (cancelled meanwhile, or
+    /// deleted with its agent).
+    pub async fn start_run(&self, id: i64, model: Option<&str>) -> Result<bool> {
+        let rs = self
+            .db
+            .execute(
+                &format!(
+                    "UPDATE agent_runs SET status = 'running', model_name = ?2, started_at = {NOW} \
+                     WHERE id = ?1 AND status = 'queued'"
+                ),
+                params![id, model],
+            )
+            .await?;
+        Ok(rs.rows_affected == 1)
+    }
+
+    /// Appends one step and adds it to the run's counters, in one transaction.
+    pub async fn append_run_step(&self, step: &RunStep) -> Result<()> {
+        let is_model = step.kind == StepKind::Model;
+        self.db
+            .batch(vec![
+                Statement::new(
+                    "INSERT INTO agent_run_steps (run_id, seq, kind, name, input, output, is_error, \
+                     input_tokens, output_tokens, total_tokens, child_run_id, started_at, duration_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        step.run_id,
+                        step.seq,
+                        step.kind.as_str(),
+                        step.name.as_str(),
+                        json_text(&step.input),
+                        step.output.as_deref(),
+                        step.is_error,
+                        step.input_tokens,
+                        step.output_tokens,
+                        step.total_tokens,
+                        step.child_run_id,
+                        step.started_at.as_str(),
+                        step.duration_ms
+                    ],
+                ),
+                Statement::new(
+                    "UPDATE agent_runs SET steps_taken = steps_taken + ?2, \
+                     tools_used = COALESCE(tools_used, 0) + ?3, \
+                     input_tokens = COALESCE(input_tokens, 0) + ?4, \
+                     output_tokens = COALESCE(output_tokens, 0) + ?5, \
+                     total_tokens = COALESCE(total_tokens, 0) + ?6 WHERE id = ?1",
+                    params![
+                        step.run_id,
+                        i64::from(is_model),
+                        i64::from(!is_model),
+                        step.input_tokens.unwrap_or(0),
+                        step.output_tokens.unwrap_or(0),
+                        step.total_tokens.unwrap_or(0)
+                    ],
+                ),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Records how a run ended. A run that has already ended keeps its first
+    /// ending (a cancel racing a completion cannot overwrite it). Returns
+    /// false when nothing changed.
+    pub async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<bool> {
+        let rs = self
+            .db
+            .execute(
+                &format!(
+                    "UPDATE agent_runs SET status = ?2, final_response = COALESCE(?3, final_response), \
+                     error = ?4, completed_at = {NOW}, \
+                     duration_seconds = (julianday({NOW}) - julianday(started_at)) * 86400.0 \
+                     WHERE id = ?1 AND status IN ('queued', 'running')"
+                ),
+                params![
+                    id,
+                    end.status.as_str(),
+                    end.final_response.as_deref(),
+                    end.error.as_deref()
+                ],
+            )
+            .await?;
+        Ok(rs.rows_affected == 1)
+    }
+
+    /// The steps of a run in order.
+    pub async fn run_steps(&self, id: i64) -> Result<Vec<RunStep>> {
+        let rs = self
+            .db
+            .query(
+                &format!("{SELECT_STEP} WHERE run_id = ?1 ORDER BY seq"),
+                params![id],
+            )
+            .await?;
+        rs.rows.iter().map(step_from_row).collect()
+    }
+
+    /// Marks `failed` ("interrupted") every queued or running run whose owner
+    /// `is_gone` says has died, and returns their ids. Runs of live processes
+    /// (another `stn agent run`, another server) are left alone.
+    pub async fn interrupt_orphaned_runs(
+        &self,
+        is_gone: &dyn Fn(Option<&str>) -> bool,
+    ) -> Result<Vec<i64>> {
+        let rs = self
+            .db
+            .query(
+                "SELECT id, owner FROM agent_runs WHERE status IN ('queued', 'running')",
+                params![],
+            )
+            .await?;
+        let mut ids = Vec::new();
+        for row in &rs.rows {
+            let owner: Option<String> = row.get(1)?;
+            if is_gone(owner.as_deref()) {
+                ids.push(row.get::<i64>(0)?);
+            }
+        }
+        let end = RunEnd {
+            status: RunStatus::Failed,
+            final_response: None,
+            error: Some(INTERRUPTED.to_owned()),
+        };
+        let mut interrupted = Vec::new();
+        for id in ids {
+            if self.finish_run(id, &end).await? {
+                interrupted.push(id);
+            }
+        }
+        Ok(interrupted)
+    }
+}
+
+/// The error of a run whose process died before it ended.
+pub const INTERRUPTED: &str = "interrupted: the process running it stopped before the run ended";
+
+fn new_id(rs: stn_db::ResultSet) -> Result<i64> {
+    rs.last_insert_rowid
+        .ok_or_else(|| CoreError::Invalid("the database returned no id for the new run".to_owned()))
 }

@@ -9,6 +9,7 @@ mod runs;
 use axum::Router;
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{delete, get, post, put};
+use stn_agent::RunManager;
 use stn_core::Station;
 
 use crate::auth::{Gate, Role, allow};
@@ -59,6 +60,15 @@ pub fn api() -> Router<Station> {
         .route("/runs/{id}", get(runs::get))
         // Its own fallback, so a layer on this router (auth) covers unknown paths too.
         .fallback(no_route)
+}
+
+/// The routes under `/api/v1` that execute agents: only on a server with a run manager.
+pub fn executions(runs: RunManager) -> Router<Station> {
+    Router::new()
+        .route("/agents/{id}/runs", allow(Role::Run, post(runs::start)))
+        .route("/runs/{id}/events", get(runs::events))
+        .route("/runs/{id}/cancel", allow(Role::Run, post(runs::cancel)))
+        .layer(axum::Extension(runs))
 }
 
 /// Fallback for paths no route matches.

@@ -1,11 +1,20 @@
-//! `/api/v1/runs`: the run history, read-only.
+//! `/api/v1/runs`: the run history with every step, starting runs
+//! (`POST /api/v1/agents/{id}/runs`), following them live (server-sent
+//! events) and cancelling them.
+
+use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use serde::Deserialize;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use stn_agent::{Origin, RunManager, RunRequest};
 use stn_core::Station;
-use stn_core::model::{Run, RunStatus};
+use stn_core::model::{Run, RunStatus, RunStep};
 use stn_core::store::RunFilter;
 
 use crate::error::{ApiError, ApiResult};
@@ -60,11 +69,127 @@ pub async fn list(
     Ok(Json(station.store().list_runs(&filter).await?))
 }
 
-/// `GET /api/v1/runs/{id}`.
+/// A run with its transcript.
+#[derive(Debug, Serialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    run: Run,
+    steps: Vec<RunStep>,
+}
+
+/// `GET /api/v1/runs/{id}`: the run and every step so far.
 pub async fn get(
     State(station): State<Station>,
     id: Result<Path<i64>, PathRejection>,
-) -> ApiResult<Json<Run>> {
+) -> ApiResult<Json<RunDetail>> {
     let Path(id) = id?;
-    Ok(Json(station.store().run(id).await?))
+    let run = station.store().run(id).await?;
+    let steps = station.store().run_steps(id).await?;
+    Ok(Json(RunDetail { run, steps }))
+}
+
+/// Body of `POST /api/v1/agents/{id}/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    task: String,
+    #[serde(default)]
+    variables: Map<String, Value>,
+}
+
+/// Answer of `POST /api/v1/agents/{id}/runs`.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    run_id: i64,
+    status: RunStatus,
+    /// Where to read the run.
+    run_url: String,
+    /// Where to follow it.
+    events_url: String,
+}
+
+/// `POST /api/v1/agents/{id}/runs {task, variables}`: queues a run and answers
+/// 202 at once; the run executes in the background.
+pub async fn start(
+    State(station): State<Station>,
+    Extension(runs): Extension<RunManager>,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<StartBody>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Path(agent_id) = id?;
+    let Json(body) = body?;
+    if body.task.trim().is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "`task` must not be empty".to_owned(),
+        ));
+    }
+    station.store().agent_by_id(agent_id).await?;
+    let started = runs
+        .submit(RunRequest {
+            agent_id,
+            task: body.task,
+            variables: body.variables,
+            origin: Origin::Api,
+        })
+        .await?;
+    let run_id = started.run_id;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            run_id,
+            status: RunStatus::Queued,
+            run_url: format!("/api/v1/runs/{run_id}"),
+            events_url: format!("/api/v1/runs/{run_id}/events"),
+        }),
+    ))
+}
+
+/// `GET /api/v1/runs/{id}/events`: server-sent events, the steps so far then
+/// live ones, ending with the final status. Event names are the `type`s of
+/// [`stn_agent::RunEvent`]; the data is the event as JSON.
+pub async fn events(
+    State(station): State<Station>,
+    Extension(runs): Extension<RunManager>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let Path(id) = id?;
+    // Subscribe before reading the database, so no step falls in between.
+    let live = runs.subscribe(id);
+    let rx = stn_agent::watch(station, live, id).await?;
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let sse = Event::default()
+            .event(event.name())
+            .json_data(&event)
+            .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+        Some((Ok(sse), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `POST /api/v1/runs/{id}/cancel`: 202 when the run is being cancelled
+/// (it ends `cancelled` within a second); 409 when it has ended or is
+/// executed by another process.
+pub async fn cancel(
+    State(station): State<Station>,
+    Extension(runs): Extension<RunManager>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Path(id) = id?;
+    let run = station.store().run(id).await?;
+    if run.status.is_final() {
+        return Err(ApiError::Conflict(format!(
+            "run {id} has already ended ({})",
+            run.status.as_str()
+        )));
+    }
+    if !runs.cancel(id) {
+        return Err(ApiError::Conflict(format!(
+            "run {id} is executed by another process (e.g. `stn agent run`); cancel it there"
+        )));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"run_id": id, "cancelling": true})),
+    ))
 }

@@ -1,13 +1,18 @@
 //! `stn agent …`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
+use stn_agent::{EngineOptions, Origin, RunEvent, RunManager, RunRequest};
+use stn_core::Station;
 use stn_core::config::Settings;
 use stn_core::model::{Agent, AgentSpec};
+use tokio::sync::broadcast;
 
-use crate::cli::{AgentCommand, AgentCreateArgs, AgentUpdateArgs};
-use crate::{context, output};
+use crate::cli::{AgentCommand, AgentCreateArgs, AgentRunArgs, AgentUpdateArgs};
+use crate::transcript::{self, RunWithSteps};
+use crate::{context, output, runner, signals};
 
 pub async fn run(settings: &Settings, cmd: AgentCommand) -> Result<ExitCode> {
     let station = context::open_migrated(settings).await?;
@@ -45,6 +50,7 @@ pub async fn run(settings: &Settings, cmd: AgentCommand) -> Result<ExitCode> {
             print_agent(&agent, json.json)
         }
         AgentCommand::Update(args) => update(&station, args).await,
+        AgentCommand::Run(args) => run_agent(settings, station, args).await,
         AgentCommand::Delete { name, env, yes } => {
             // Look first, so a typo is "not found" and not a question.
             station.store().agent(&env.environment, &name).await?;
@@ -156,4 +162,88 @@ fn print_agent(agent: &Agent, json: bool) -> Result<ExitCode> {
     println!("updated:      {}", agent.updated_at);
     println!("prompt:\n{}", output::block(&s.prompt));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `stn agent run NAME TASK`: runs in this process, prints each step as it
+/// finishes, cancels on Ctrl-C (or SIGTERM) and exits by the run's status.
+async fn run_agent(settings: &Settings, station: Station, args: AgentRunArgs) -> Result<ExitCode> {
+    let agent = station
+        .store()
+        .agent(&args.env.environment, &args.name)
+        .await?;
+    let variables = parse_vars(&args.vars)?;
+    let options = EngineOptions {
+        run_timeout: Duration::from_secs(args.timeout),
+        ..EngineOptions::default()
+    };
+    let manager = RunManager::new(runner::engine(settings, station.clone(), options)?, 1);
+    let started = manager
+        .submit(RunRequest {
+            agent_id: agent.id,
+            task: args.task,
+            variables,
+            origin: Origin::Cli,
+        })
+        .await?;
+    let run_id = started.run_id;
+    let mut events = started.events;
+    if !args.json.json {
+        transcript::print_header(&station.store().run(run_id).await?);
+    }
+    let stop = signals::shutdown();
+    tokio::pin!(stop);
+    let mut cancelled = false;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(RunEvent::StepFinished { step }) if !args.json.json => transcript::print_step(&step),
+                Ok(event) if event.is_final() => break,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = &mut stop, if !cancelled => {
+                cancelled = true;
+                eprintln!("cancelling run {run_id}…");
+                manager.cancel(run_id);
+            }
+        }
+    }
+    let outcome = started.outcome.await?;
+    // Every MCP server this command started stops with it.
+    manager.shutdown().await;
+    let run = match station.store().run(run_id).await {
+        Ok(run) => run,
+        // The agent (and its runs) was deleted meanwhile: say so.
+        Err(_) => anyhow::bail!(
+            "{}",
+            outcome
+                .error
+                .unwrap_or_else(|| format!("run {run_id} is gone"))
+        ),
+    };
+    if args.json.json {
+        let steps = station.store().run_steps(run_id).await?;
+        output::json(&RunWithSteps {
+            run: &run,
+            steps: &steps,
+        })?;
+    } else {
+        transcript::print_end(&run);
+    }
+    Ok(ExitCode::from(transcript::exit_code(run.status)))
+}
+
+/// `--var KEY=VALUE`: a VALUE that parses as JSON is used as JSON, anything
+/// else as a string.
+fn parse_vars(vars: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut map = serde_json::Map::new();
+    for var in vars {
+        let Some((key, value)) = var.split_once('=') else {
+            anyhow::bail!("--var `{var}` is not KEY=VALUE");
+        };
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        map.insert(key.to_owned(), value);
+    }
+    Ok(map)
 }

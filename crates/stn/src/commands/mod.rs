@@ -11,6 +11,7 @@ mod replicate;
 mod restore;
 mod runs;
 mod serve;
+mod stdio;
 mod sync;
 mod user;
 
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mcp(cmd) => mcp::run(&settings, cmd).await,
         Command::Sync(args) => sync::run(&settings, args).await,
         Command::Runs(cmd) => runs::run(&settings, cmd).await,
+        Command::Stdio(args) => stdio::run(&settings, args).await,
         Command::User(cmd) => user::run_user(&settings, cmd).await,
         Command::Apikey(cmd) => user::run_apikey(&settings, cmd).await,
         Command::Db(cmd) => db::run(&settings, cmd).await,

@@ -8,6 +8,7 @@ use stn_core::model::RunStatus;
 use stn_core::store::RunFilter;
 
 use crate::cli::RunsCommand;
+use crate::transcript::{self, RunWithSteps};
 use crate::{context, output};
 
 pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
@@ -58,30 +59,52 @@ pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 );
             }
         }
-        RunsCommand::Show { id, json } => {
-            let run = station.store().run(id).await?;
-            if json.json {
-                output::json(&run)?;
+        RunsCommand::Show { id, follow, json } => {
+            let run = if follow {
+                follow_run(&station, id, json.json).await?
             } else {
-                println!("run:       {}", run.id);
-                println!("agent:     {} ({})", run.agent, run.environment);
-                println!("status:    {}", run.status.as_str());
-                println!("started:   {}", run.started_at);
-                println!("completed: {}", run.completed_at.as_deref().unwrap_or("-"));
-                println!("steps:     {}", run.steps_taken);
-                println!(
-                    "model:     {}",
-                    output::text(run.model_name.as_deref().unwrap_or("-"))
-                );
-                println!("task:\n{}", output::block(&run.task));
-                if let Some(response) = &run.final_response {
-                    println!("response:\n{}", output::block(response));
+                station.store().run(id).await?
+            };
+            let steps = station.store().run_steps(id).await?;
+            if json.json {
+                output::json(&RunWithSteps {
+                    run: &run,
+                    steps: &steps,
+                })?;
+            } else if !follow {
+                transcript::print_header(&run);
+                for step in &steps {
+                    transcript::print_step(step);
                 }
-                if let Some(error) = &run.error {
-                    println!("error:\n{}", output::block(error));
-                }
+                transcript::print_end(&run);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the steps so far, then each new one until the run ends (read from
+/// the database: the run may execute in another process); returns the ended run.
+async fn follow_run(
+    station: &stn_core::Station,
+    id: i64,
+    quiet: bool,
+) -> Result<stn_core::model::Run> {
+    let run = station.store().run(id).await?;
+    if !quiet {
+        transcript::print_header(&run);
+    }
+    let mut events = stn_agent::watch(station.clone(), None, id).await?;
+    while let Some(event) = events.recv().await {
+        if let stn_agent::RunEvent::StepFinished { step } = &event
+            && !quiet
+        {
+            transcript::print_step(step);
+        }
+    }
+    let run = station.store().run(id).await?;
+    if !quiet {
+        transcript::print_end(&run);
+    }
+    Ok(run)
 }

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result, bail};
-use stn_core::bundle::{BundleSource, Limits};
+use stn_core::bundle::{self, BundleSource};
+use stn_agent::schedule::Scheduler;
+use stn_agent::{EngineOptions, RunManager};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
@@ -18,7 +20,7 @@ use stn_server::{AllowedHosts, Limits, ServeOptions};
 
 use crate::cli::ServeArgs;
 use crate::commands::replicate::restore_if_missing;
-use crate::{replication, signals};
+use crate::{replication, runner, signals};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8585";
 
@@ -114,6 +116,18 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     } else {
         args.allowed_hosts.clone()
     };
+    // Runs a previous server (or a killed `stn agent run`) left behind can
+    // never end on their own.
+    let interrupted = station
+        .store()
+        .interrupt_orphaned_runs(&stn_agent::owner::is_gone)
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "runs of a stopped process marked failed (interrupted)");
+    }
+    let engine = runner::engine(settings, station.clone(), EngineOptions::default())?;
+    let manager = RunManager::new(engine, args.runs.max_concurrent_runs);
+    let scheduler = Scheduler::start(manager.clone());
     let options = ServeOptions {
         allow_keyless,
         allowed_hosts: AllowedHosts::new(&configured_hosts, addr),
@@ -122,8 +136,22 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             ..Limits::default()
         },
         metrics: Some(metrics),
+        runs: Some(manager.clone()),
+        mcp_environment: args.mcp_environment.clone(),
     };
-    let served = stn_server::serve(station, listener, options, signals::shutdown()).await;
+    // On a stop signal, runs are cancelled first: their event streams end
+    // with the final status, which lets the HTTP server finish gracefully
+    // (open connections are cut after `Limits::shutdown_grace`).
+    let shutdown = {
+        let manager = manager.clone();
+        async move {
+            signals::shutdown().await;
+            scheduler.stop().await;
+            manager.shutdown().await;
+        }
+    };
+    let served = stn_server::serve(station, listener, options, shutdown).await;
+    manager.shutdown().await;
     if let Some(handle) = handle {
         handle.shutdown().await.context("final replication sync")?;
         tracing::info!("replica up to date");
@@ -139,7 +167,7 @@ async fn install_bundle_once(
     src: &str,
     env: &str,
 ) -> Result<()> {
-    let limits = Limits::default();
+    let limits = bundle::Limits::default();
     let source = BundleSource::open(src, &settings.config_dir, &limits)
         .await
         .with_context(|| format!("--bundle {src}"))?;

@@ -1,0 +1,159 @@
+//! Cron schedules (`schedule: {cron, enabled, variables}` in the front
+//! matter), run by `stn serve`. Times are UTC; a 6-field expression has
+//! seconds first.
+//!
+//! Each agent's next slot is stored on its row. A slot is run only after it
+//! is claimed with a conditional update (`… WHERE next_scheduled_run = slot`),
+//! so a restart, or a second server on the same database, never runs a slot
+//! twice. Slots missed while no server ran collapse into one run at start.
+
+use std::collections::HashSet;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use croner::Cron;
+use serde_json::{Map, Value};
+use stn_core::store::ScheduledAgent;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Origin, RunRequest};
+use crate::error::AgentError;
+use crate::manager::RunManager;
+
+/// How often due schedules are looked for.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Parses a 5-field (minute first) or 6-field (seconds first) cron expression.
+pub fn parse(expr: &str) -> Result<Cron, String> {
+    Cron::from_str(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+}
+
+/// The first slot of `cron` strictly after `after`.
+pub fn next_after(cron: &Cron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.find_next_occurrence(&after, false).ok()
+}
+
+/// The scheduler of `stn serve`, running in the background.
+pub struct Scheduler {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Scheduler {
+    /// Starts checking for due schedules every quarter second.
+    pub fn start(manager: RunManager) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(manager, stop.clone()));
+        Self { stop, task }
+    }
+
+    /// Stops starting runs (runs already started are the manager's).
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts due scheduled runs until `stop` is cancelled.
+async fn run(manager: RunManager, stop: CancellationToken) {
+    let mut warned = HashSet::new();
+    loop {
+        if let Err(e) = tick(&manager, &mut warned, Utc::now()).await {
+            tracing::warn!(error = %e, "schedules: cannot check for due runs");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// One pass: plans first slots and starts the runs of due ones. Returns the
+/// runs started.
+pub async fn tick(
+    manager: &RunManager,
+    warned: &mut HashSet<(i64, String)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, AgentError> {
+    let store = manager.engine().station().store();
+    let mut started = Vec::new();
+    for agent in store.scheduled_agents().await? {
+        let cron = match parse(&agent.cron) {
+            Ok(cron) => cron,
+            Err(e) => {
+                // Once per expression, not every tick.
+                if warned.insert((agent.agent_id, agent.cron.clone())) {
+                    tracing::warn!(agent = %agent.name, environment = %agent.environment, error = %e, "schedule ignored");
+                }
+                continue;
+            }
+        };
+        let Some(next) = next_after(&cron, now) else {
+            continue;
+        };
+        let next_text = format_time(next);
+        let Some(slot_text) = agent.next_run.clone() else {
+            store.plan_schedule(agent.agent_id, &next_text).await?;
+            continue;
+        };
+        // An unreadable stored slot counts as due, so it is replaced.
+        let due = DateTime::parse_from_rfc3339(&slot_text).map_or(true, |slot| slot <= now);
+        if !due
+            || !store
+                .claim_schedule_slot(agent.agent_id, &slot_text, &next_text)
+                .await?
+        {
+            continue;
+        }
+        let run = manager.submit(request(&agent, &slot_text)).await?;
+        tracing::info!(agent = %agent.name, environment = %agent.environment, slot = %slot_text, run_id = run.run_id, "scheduled run started");
+        started.push(run.run_id);
+    }
+    Ok(started)
+}
+
+fn request(agent: &ScheduledAgent, slot: &str) -> RunRequest {
+    let variables: Map<String, Value> = match &agent.variables {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    // A `task` variable is the task; otherwise the slot says what this is.
+    let task = variables
+        .get("task")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("Scheduled run ({slot})"), str::to_owned);
+    RunRequest {
+        agent_id: agent.agent_id,
+        task,
+        variables,
+        origin: Origin::Schedule,
+    }
+}
+
+fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_and_six_fields() {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let hourly = parse("0 * * * *").unwrap();
+        assert_eq!(
+            format_time(next_after(&hourly, at).unwrap()),
+            "2026-01-01T11:00:00Z"
+        );
+        let every_second = parse("* * * * * *").unwrap();
+        assert_eq!(
+            format_time(next_after(&every_second, at).unwrap()),
+            "2026-01-01T10:00:31Z"
+        );
+        assert!(parse("not cron").is_err());
+    }
+}
