@@ -48,7 +48,7 @@ pub fn settings(global: &Global) -> Result<Settings> {
 
 /// Opens the database without touching the schema.
 pub async fn open(settings: &Settings) -> Result<Station> {
-    let db = Database::open(&settings.database).await?;
+    let db = Database::open_with(&settings.database, &settings.open_options()).await?;
     Ok(Station::new(db, Layout::new(&settings.config_dir)))
 }
 

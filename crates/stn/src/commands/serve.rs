@@ -50,6 +50,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         on_commit: replication
             .as_ref()
             .map(|r| commit_hook(&r.options, Arc::clone(&waiter))),
+        ..settings.open_options()
     };
     let db = Database::open_with(&settings.database, &open_options).await?;
     let station = Station::new(db, Layout::new(&settings.config_dir));
