@@ -66,3 +66,51 @@ fn a_remote_database_that_never_answers_fails_within_the_request_timeout() {
     assert!(stderr.contains("STN_DB_TIMEOUT"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+/// A small SQLite database in WAL mode with one committed row.
+fn wal_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    path
+}
+
+/// `stn replicate --once DB REPLICA` must end with exit 1 and the reason,
+/// within the sync's budget (30 s) plus start-up, not wait forever.
+fn assert_replicate_once_fails(stn: &Stn, db: &std::path::Path, replica: &str, reason: &str) {
+    let mut cmd = stn.command(&["replicate", "--once", db.to_str().unwrap(), replica]);
+    common::with_s3_keys(&mut cmd);
+    let started = Instant::now();
+    let out = run_within(cmd, Duration::from_secs(90));
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert!(stderr.contains("not replicated within"), "{stderr}");
+    assert!(stderr.contains(reason), "{stderr}");
+    eprintln!("replicate --once gave up after {elapsed:?}");
+}
+
+#[test]
+fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
+    let stn = Stn::local();
+    let db = wal_database(stn.config_dir());
+    // A path under a regular file cannot be created, even by root.
+    let blocker = stn.config_dir().join("not-a-directory");
+    std::fs::write(&blocker, b"").unwrap();
+    let replica = format!("file://{}/replica", blocker.display());
+    assert_replicate_once_fails(&stn, &db, &replica, "Not a directory");
+}
+
+#[test]
+fn replicate_once_fails_when_the_s3_endpoint_is_unreachable() {
+    let stn = Stn::local();
+    let db = wal_database(stn.config_dir());
+    let closed = stn_testkit::free_port();
+    let replica = format!(
+        "s3://bucket/app?endpoint=http://127.0.0.1:{closed}&region=us-east-1&force-path-style=true"
+    );
+    assert_replicate_once_fails(&stn, &db, &replica, &format!("127.0.0.1:{closed}"));
+}
