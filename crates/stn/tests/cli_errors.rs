@@ -114,3 +114,53 @@ fn replicate_once_fails_when_the_s3_endpoint_is_unreachable() {
     );
     assert_replicate_once_fails(&stn, &db, &replica, &format!("127.0.0.1:{closed}"));
 }
+
+fn write_prompt(env_dir: &std::path::Path, name: &str) {
+    std::fs::create_dir_all(env_dir.join("agents")).unwrap();
+    std::fs::write(
+        env_dir.join("agents").join(format!("{name}.prompt")),
+        format!("---\nmetadata:\n  name: {name}\n---\n\nHello\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sync_applies_every_good_environment_and_reports_each_bad_one() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let envs = stn.config_dir().join("environments");
+    write_prompt(&envs.join("default"), "good");
+    write_prompt(&envs.join("bad name!"), "lost");
+    write_prompt(&envs.join("broken"), "still-synced");
+    std::fs::write(envs.join("broken/variables.yml"), "ROOT: [unclosed\n").unwrap();
+    write_prompt(&envs.join("zzz-last"), "after-the-errors");
+
+    let out = stn.output(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let by_env = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["environment"] == name)
+            .unwrap_or_else(|| panic!("no report for {name}: {reports}"))
+            .clone()
+    };
+    assert_eq!(by_env("default")["agents"]["good"], "created");
+    assert_eq!(by_env("zzz-last")["agents"]["after-the-errors"], "created");
+    assert_eq!(by_env("broken")["agents"]["still-synced"], "created");
+    let broken = by_env("broken")["errors"].to_string();
+    assert!(broken.contains("variables.yml"), "{broken}");
+    let bad = by_env("bad name!")["errors"].to_string();
+    assert!(bad.contains("bad name!"), "{bad}");
+
+    // The text output names every failure too.
+    let out = stn.output(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("variables.yml") && stderr.contains("bad name!"),
+        "{stderr}"
+    );
+}
