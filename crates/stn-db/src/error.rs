@@ -195,7 +195,7 @@ impl DbError {
             }
             DbError::SchemaTooNew { .. } => "upgrade stn to a version that knows this schema",
             DbError::NotReplicated(_) => {
-                "the replica is unreachable or slow; the write reaches it once replication recovers (`stn replicate status`, /metrics)"
+                "the replica is unreachable or slow; the write reaches it once replication recovers (the server's log and /metrics show the replica's lag and last error)"
             }
             DbError::Server { .. }
             | DbError::Protocol { .. }

@@ -164,3 +164,114 @@ fn sync_applies_every_good_environment_and_reports_each_bad_one() {
         "{stderr}"
     );
 }
+
+/// `stn ARGS` as a server on `port`: waits for `/health`, then stops it and
+/// returns what it wrote on stderr. Killed on panic too.
+fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let log = stn.config_dir().join("serve.log");
+    let child = stn
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start stn serve");
+    let guard = Kill(child);
+    let up = stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(20));
+    drop(guard);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(up, "serve did not come up:\n{text}");
+    text
+}
+
+#[test]
+fn serve_logs_at_info_when_a_global_flag_comes_first() {
+    let stn = Stn::local();
+    let port = stn_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = serve_briefly(
+        &stn,
+        &["--log-format", "json", "serve", "--addr", &addr],
+        port,
+    );
+    assert!(log.contains(r#""level":"INFO""#), "{log}");
+}
+
+#[test]
+fn serve_accepts_localhost_as_the_listen_host() {
+    let stn = Stn::local();
+    let port = stn_testkit::free_port();
+    serve_briefly(
+        &stn,
+        &["serve", "--addr", &format!("localhost:{port}")],
+        port,
+    );
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    for i in 0..3 {
+        stn.ok(&[
+            "agent",
+            "create",
+            &format!("agent-{i}"),
+            "-p",
+            "Hi.",
+            "-d",
+            "A test agent.",
+        ]);
+    }
+    let mut child = stn
+        .command(&["agent", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before stn prints anything, like `| head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_default_environment_cannot_be_deleted() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let stderr = stn.fails(&["env", "delete", "default", "--yes"], 2);
+    assert!(stderr.contains("cannot be deleted"), "{stderr}");
+    let envs = stn.json(&["env", "list", "--json"]);
+    assert!(envs.to_string().contains("\"default\""), "{envs}");
+}
+
+#[test]
+fn an_invalid_name_is_a_usage_error_and_the_limit_counts_characters() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    stn.fails(&["env", "create", "no/slashes"], 2);
+    // 100 letters of 2 bytes each: within the 128 letters the message promises.
+    let name = "é".repeat(100);
+    stn.ok(&["env", "create", &name]);
+    let too_long = "a".repeat(129);
+    let stderr = stn.fails(&["env", "create", &too_long], 2);
+    assert!(stderr.contains("1-128 letters"), "{stderr}");
+}
+
+#[test]
+fn a_restore_error_prints_its_hint() {
+    let stn = Stn::local();
+    let empty = tempfile::tempdir().unwrap();
+    let replica = format!("file://{}", empty.path().display());
+    let output = stn.config_dir().join("restored.db");
+    let stderr = stn.fails(&["restore", "-o", output.to_str().unwrap(), &replica], 1);
+    assert!(stderr.contains("hint: check the replica URL"), "{stderr}");
+}

@@ -34,8 +34,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| settings.file.api_addr.clone())
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    let addr: SocketAddr = addr_text.parse().with_context(|| {
-        format!("--addr `{addr_text}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8585)")
+    let addr = listen_addr(&addr_text).with_context(|| {
+        format!(
+            "--addr `{addr_text}` is not HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:8585)"
+        )
     })?;
     let replication = replication_for(settings, &args)?;
     if let Some(r) = &replication {
@@ -217,4 +219,15 @@ fn replicas_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replicat
             .collect::<Result<_, _>>()?,
         options: ReplicationOptions::from_config(&config, db),
     }))
+}
+
+/// An address to listen on: an IP address and port, or `localhost:PORT`,
+/// which means the IPv4 loopback (never a name resolved to something else).
+fn listen_addr(text: &str) -> Result<SocketAddr, std::net::AddrParseError> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => {
+            format!("127.0.0.1:{port}").parse()
+        }
+        _ => text.parse(),
+    }
 }
