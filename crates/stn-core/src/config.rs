@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use stn_db::{AuthToken, DatabaseUrl};
+use stn_db::{AuthToken, DatabaseUrl, OpenOptions, RemoteTimeouts};
 
 use crate::error::{CoreError, Result};
 use crate::files::write_private;
@@ -180,6 +180,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// Where the URL came from.
     pub database_source: UrlSource,
+    /// Deadlines for a remote database (`STN_DB_CONNECT_TIMEOUT`, `STN_DB_TIMEOUT`).
+    pub remote_timeouts: RemoteTimeouts,
 }
 
 impl Settings {
@@ -214,18 +216,53 @@ impl Settings {
         {
             database = DatabaseUrl::parse(&config_dir.join(path).display().to_string())?;
         }
+        let defaults = RemoteTimeouts::default();
+        let remote_timeouts = RemoteTimeouts {
+            connect: seconds_var(env, RemoteTimeouts::CONNECT_VAR)?.unwrap_or(defaults.connect),
+            request: seconds_var(env, RemoteTimeouts::REQUEST_VAR)?.unwrap_or(defaults.request),
+        };
         Ok(Self {
             config_dir,
             file,
             database,
             database_source,
+            remote_timeouts,
         })
+    }
+
+    /// Options to open [`Settings::database`] with.
+    pub fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            remote_timeouts: self.remote_timeouts,
+            ..OpenOptions::default()
+        }
     }
 
     /// `config.yaml` in the config dir.
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.yaml")
     }
+}
+
+/// A positive number of seconds from `var`, if set.
+fn seconds_var(
+    env: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<std::time::Duration>> {
+    let Some(text) = env(var).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "{var}=`{text}` is not a number of seconds; use e.g. {var}=30"
+            ))
+        })
 }
 
 fn config_dir(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {

@@ -43,6 +43,10 @@ pub enum CoreError {
     /// A bundle cannot be created, read or installed.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    /// What the user asked breaks a rule of its own (a name, a protected
+    /// environment): the command line treats it like a usage error (exit 2).
+    #[error("{0}")]
+    Rejected(String),
     /// A config-dir file is wrong.
     #[error(transparent)]
     File(#[from] crate::files::FileError),

@@ -65,9 +65,36 @@ impl Station {
             environment_created: self.store().ensure_environment(env).await?,
             ..SyncReport::default()
         };
-        self.sync_mcp_configs(env, &mut report).await?;
+        // A bad file (variables.yml, a config dir that cannot be read) stops
+        // the MCP configs only; the agents are still applied. A database
+        // failure stops everything.
+        match self.sync_mcp_configs(env, &mut report).await {
+            Err(e @ CoreError::Db(_)) => return Err(e),
+            Err(e) => report.errors.push(e.to_string()),
+            Ok(()) => {}
+        }
         self.sync_agents(env, prune, &mut report).await?;
         Ok(report)
+    }
+
+    /// Syncs every environment in `envs`, in order. An environment that
+    /// cannot be synced (bad name, missing directory) becomes a report
+    /// holding its error and the others are still applied; only a database
+    /// failure stops the whole sync.
+    pub async fn sync_environments(&self, envs: &[String], prune: bool) -> Result<Vec<SyncReport>> {
+        let mut reports = Vec::with_capacity(envs.len());
+        for env in envs {
+            match self.sync_environment(env, prune).await {
+                Ok(report) => reports.push(report),
+                Err(e @ CoreError::Db(_)) => return Err(e),
+                Err(e) => reports.push(SyncReport {
+                    environment: env.clone(),
+                    errors: vec![format!("environment `{env}`: {e}")],
+                    ..SyncReport::default()
+                }),
+            }
+        }
+        Ok(reports)
     }
 
     async fn sync_mcp_configs(&self, env: &str, report: &mut SyncReport) -> Result<()> {

@@ -47,6 +47,16 @@ pub enum DbError {
         /// The transport error.
         detail: String,
     },
+    /// The server did not connect or answer within its deadline.
+    #[error("{url} did not answer within {seconds} s ({limit})")]
+    Timeout {
+        /// The server, redacted.
+        url: String,
+        /// The deadline that passed.
+        seconds: f64,
+        /// Which limit it was and how to change it.
+        limit: &'static str,
+    },
     /// A TLS URL (`libsql://`, `https://`) pointed at a server that speaks plain HTTP.
     #[error("TLS handshake with {url} failed: the server does not speak TLS ({detail})")]
     TlsMismatch {
@@ -167,6 +177,9 @@ impl DbError {
             DbError::Unreachable { .. } => {
                 "check that the server is running and the host and port in the URL are right"
             }
+            DbError::Timeout { .. } => {
+                "the server accepts connections but does not answer: check that it is healthy and not overloaded"
+            }
             DbError::TlsMismatch { .. } => {
                 "for a server without TLS (a local sqld) use http://HOST:PORT instead of libsql:// or https://"
             }
@@ -182,7 +195,7 @@ impl DbError {
             }
             DbError::SchemaTooNew { .. } => "upgrade stn to a version that knows this schema",
             DbError::NotReplicated(_) => {
-                "the replica is unreachable or slow; the write reaches it once replication recovers (`stn replicate status`, /metrics)"
+                "the replica is unreachable or slow; the write reaches it once replication recovers (the server's log and /metrics show the replica's lag and last error)"
             }
             DbError::Server { .. }
             | DbError::Protocol { .. }

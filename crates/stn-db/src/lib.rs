@@ -45,6 +45,36 @@ pub struct OpenOptions {
     /// the replica holds it in durable mode. An `Err` (why the replica does
     /// not hold it) becomes [`DbError::NotReplicated`].
     pub on_commit: Option<CommitHook>,
+    /// How long a remote database may take to connect and to answer.
+    pub remote_timeouts: RemoteTimeouts,
+}
+
+/// Deadlines for a remote database. A server that accepts connections and
+/// never answers must not hang a command: every request fails after
+/// `request`, naming the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteTimeouts {
+    /// Time to open a TCP (and TLS) connection.
+    pub connect: std::time::Duration,
+    /// Time for one whole request, connect included, until its answer is read.
+    pub request: std::time::Duration,
+}
+
+impl RemoteTimeouts {
+    /// Environment variable for [`RemoteTimeouts::connect`], in seconds.
+    pub const CONNECT_VAR: &'static str = "STN_DB_CONNECT_TIMEOUT";
+    /// Environment variable for [`RemoteTimeouts::request`], in seconds.
+    pub const REQUEST_VAR: &'static str = "STN_DB_TIMEOUT";
+}
+
+impl Default for RemoteTimeouts {
+    /// Short enough for a command line, long enough for a big batch over a slow link.
+    fn default() -> Self {
+        Self {
+            connect: std::time::Duration::from_secs(5),
+            request: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// See [`OpenOptions::on_commit`].
@@ -58,6 +88,7 @@ impl std::fmt::Debug for OpenOptions {
         f.debug_struct("OpenOptions")
             .field("checkpoint_externally", &self.checkpoint_externally)
             .field("on_commit", &self.on_commit.is_some())
+            .field("remote_timeouts", &self.remote_timeouts)
             .finish()
     }
 }
@@ -77,13 +108,14 @@ enum Engine {
 }
 
 impl Database {
-    /// Opens the database at `url`. A local file (and its directory) is created
-    /// if missing; a remote server is not contacted until the first call.
+    /// Opens the database at `url` with default options. A local file (and its
+    /// directory) is created if missing; a remote server is not contacted until
+    /// the first call.
     pub async fn open(url: &DatabaseUrl) -> Result<Self> {
         Self::open_with(url, &OpenOptions::default()).await
     }
 
-    /// [`Database::open`] with options for a replicated local file.
+    /// [`Database::open`] with options: a replicated local file, remote deadlines.
     pub async fn open_with(url: &DatabaseUrl, options: &OpenOptions) -> Result<Self> {
         let engine = match url.location() {
             Location::Local(path) => {
@@ -93,9 +125,11 @@ impl Database {
                 };
                 Engine::Local(LocalDb::open(path.clone(), local).await?)
             }
-            Location::Remote(base) => {
-                Engine::Remote(Arc::new(RemoteDb::new(base, url.token().cloned())?))
-            }
+            Location::Remote(base) => Engine::Remote(Arc::new(RemoteDb::new(
+                base,
+                url.token().cloned(),
+                options.remote_timeouts,
+            )?)),
         };
         Ok(Self {
             url: url.clone(),

@@ -14,6 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
+use crate::RemoteTimeouts;
 use crate::error::DbError;
 use crate::url::AuthToken;
 use crate::value::{ResultSet, Row, Statement, Value};
@@ -27,18 +28,23 @@ pub(crate) struct RemoteDb {
     token: Option<AuthToken>,
     /// The server as shown to people: scheme, host and port only.
     shown: String,
+    timeouts: RemoteTimeouts,
 }
 
 impl RemoteDb {
-    pub(crate) fn new(base: &url::Url, token: Option<AuthToken>) -> Result<Self, DbError> {
+    pub(crate) fn new(
+        base: &url::Url,
+        token: Option<AuthToken>,
+        timeouts: RemoteTimeouts,
+    ) -> Result<Self, DbError> {
         let shown = base.as_str().trim_end_matches('/').to_owned();
         let pipeline_url = base.join("v3/pipeline").map_err(|e| DbError::InvalidUrl {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| DbError::Internal(format!("cannot build HTTP client: {e}")))?;
@@ -47,6 +53,7 @@ impl RemoteDb {
             pipeline_url,
             token,
             shown,
+            timeouts,
         })
     }
 
@@ -208,6 +215,26 @@ impl RemoteDb {
     fn transport_error(&self, e: &reqwest::Error) -> DbError {
         let detail = error_chain(e);
         let url = self.shown.clone();
+        if e.is_timeout() {
+            // A connect that timed out is also a timeout to reqwest; the
+            // limit that applied tells the user which knob to turn.
+            let (seconds, limit) = if e.is_connect() {
+                (
+                    self.timeouts.connect,
+                    "connect timeout; set STN_DB_CONNECT_TIMEOUT=SECONDS to change it",
+                )
+            } else {
+                (
+                    self.timeouts.request,
+                    "request timeout; set STN_DB_TIMEOUT=SECONDS to change it",
+                )
+            };
+            return DbError::Timeout {
+                url,
+                seconds: seconds.as_secs_f64(),
+                limit,
+            };
+        }
         let tls = self.pipeline_url.scheme() == "https"
             && [
                 "InvalidContentType",

@@ -341,6 +341,7 @@ async fn local_commit_notifications_and_external_checkpointing() {
             counter.fetch_add(1, Ordering::SeqCst);
             Box::pin(std::future::ready(Ok(())))
         })),
+        ..Default::default()
     };
     let db = Database::open_with(&url, &options).await.unwrap();
     db.migrate(MIGRATIONS).await.unwrap();
@@ -391,6 +392,7 @@ async fn a_write_the_commit_hook_rejects_is_committed_but_reported() {
         on_commit: Some(std::sync::Arc::new(|| {
             Box::pin(std::future::ready(Err("replica down".to_owned())))
         })),
+        ..Default::default()
     };
     let db = Database::open_with(&url, &options).await.unwrap();
     let error = db

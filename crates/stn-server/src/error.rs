@@ -70,7 +70,9 @@ fn core_status_and_code(error: &CoreError) -> (StatusCode, &'static str) {
     match error {
         CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
         CoreError::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
-        CoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        CoreError::Invalid(_) | CoreError::Rejected(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        }
         // A hand-edited `.prompt` file that no longer parses blocks an update;
         // the message names the file, which is what the caller must fix.
         CoreError::File(_) => (StatusCode::CONFLICT, "config_file_invalid"),

@@ -42,6 +42,13 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port on 127.0.0.1")
 }
 
+/// A loopback listener that never answers: connections complete (the kernel
+/// accepts them from the backlog) but nothing is ever read or written, like a
+/// hung server. The port stays taken while the listener lives.
+pub fn silent_listener() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent listener on 127.0.0.1")
+}
+
 /// Waits until `GET path` on 127.0.0.1:`port` answers with status 200.
 pub fn wait_for_http_ok(port: u16, path: &str, timeout: std::time::Duration) -> bool {
     use std::io::{Read, Write};

@@ -8,13 +8,14 @@ use stn_db::Database;
 
 use crate::cli::{Global, LogFormat};
 
-/// Sets up `tracing` on stderr: text or JSON, filter from `--log-level`, `STN_LOG`, or `warn`.
-pub fn init_logging(global: &Global) -> Result<()> {
+/// Sets up `tracing` on stderr: text or JSON, filter from `--log-level`,
+/// `STN_LOG`, or `info` for a server and `warn` for everything else.
+pub fn init_logging(global: &Global, serving: bool) -> Result<()> {
     let filter = global
         .log_level
         .clone()
         .or_else(|| std::env::var("STN_LOG").ok())
-        .unwrap_or_else(|| default_level().to_owned());
+        .unwrap_or_else(|| default_level(serving).to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("invalid --log-level `{filter}`"))?;
     // No colour codes in a log file (`stn deploy` sends serve's stderr to one).
@@ -30,12 +31,8 @@ pub fn init_logging(global: &Global) -> Result<()> {
 }
 
 /// `serve` logs requests at info; one-shot commands stay quiet unless asked.
-fn default_level() -> &'static str {
-    if std::env::args().nth(1).is_some_and(|a| a == "serve") {
-        "info"
-    } else {
-        "warn"
-    }
+fn default_level(serving: bool) -> &'static str {
+    if serving { "info" } else { "warn" }
 }
 
 /// Settings resolved from flags, environment and config.yaml.
@@ -82,7 +79,7 @@ pub async fn open(settings: &Settings) -> Result<Station> {
         }
         .into());
     }
-    let db = Database::open(&settings.database).await?;
+    let db = Database::open_with(&settings.database, &settings.open_options()).await?;
     Ok(Station::new(db, Layout::new(&settings.config_dir)))
 }
 

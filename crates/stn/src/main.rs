@@ -17,7 +17,9 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if let Err(e) = context::init_logging(&cli.global) {
+    exit_quietly_on_closed_stdout();
+    let serving = matches!(cli.command, cli::Command::Serve(_));
+    if let Err(e) = context::init_logging(&cli.global, serving) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -35,7 +37,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             output::print_error(&e);
-            ExitCode::FAILURE
+            output::exit_code(&e)
         }
     }
+}
+
+/// `println!` panics when stdout is a pipe whose reader has gone
+/// (`stn agent list | head -1`). The reader had what it wanted: end quietly
+/// with success, as `ripgrep` does, instead of a panic and exit 101.
+fn exit_quietly_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        // std's message for a failed `print!`: "failed printing to stdout:
+        // Broken pipe (os error 32)" (EPIPE is 32 on Linux and macOS).
+        if message.starts_with("failed printing to stdout") && message.contains("(os error 32)") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }

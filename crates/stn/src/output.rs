@@ -78,17 +78,41 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 /// Prints an error and its causes, then a `hint:` line when one applies.
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error:#}");
-    let hint = error.chain().find_map(|cause| {
+    if let Some(hint) = hint(error) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// The first hint offered by a library error in the chain. Every library
+/// error enum with a `hint()` is asked, so a hint written there reaches the
+/// user whichever command failed.
+fn hint(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<stn_core::CoreError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<stn_db::DbError>() {
+            e.hint().map(str::to_owned)
         } else {
             cause
-                .downcast_ref::<stn_db::DbError>()
+                .downcast_ref::<stn_replicate::error::Error>()
                 .and_then(|e| e.hint().map(str::to_owned))
         }
+    })
+}
+
+/// 2 for a request that breaks a rule (a bad name: the same class as a
+/// usage error), 1 for every other failure.
+pub fn exit_code(error: &anyhow::Error) -> std::process::ExitCode {
+    let rejected = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<stn_core::CoreError>(),
+            Some(stn_core::CoreError::Rejected(_))
+        )
     });
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
+    if rejected {
+        std::process::ExitCode::from(2)
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

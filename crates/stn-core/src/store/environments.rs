@@ -6,6 +6,9 @@ use super::{Store, user_id, username_of, validate_name};
 use crate::error::{CoreError, Result};
 use crate::model::Environment;
 
+/// The environment `stn init` and `stn serve` create, and commands use without `-e`.
+pub const DEFAULT_ENVIRONMENT: &str = "default";
+
 fn select() -> String {
     format!(
         "SELECT e.id, e.name, e.description, \
@@ -107,6 +110,12 @@ impl Store {
 
     /// Deletes an environment with everything in it (agents, their runs, MCP servers).
     pub async fn delete_environment(&self, name: &str) -> Result<Environment> {
+        if name == DEFAULT_ENVIRONMENT {
+            // Commands without -e and `stn serve` rely on it existing.
+            return Err(CoreError::Rejected(format!(
+                "the `{DEFAULT_ENVIRONMENT}` environment cannot be deleted; delete its agents instead (`stn agent delete NAME`)"
+            )));
+        }
         let env = self.environment(name).await?;
         self.db
             .execute("DELETE FROM environments WHERE id = ?1", params![env.id])

@@ -68,17 +68,29 @@ impl Store {
     }
 }
 
+/// Longest name, in characters (what the error message promises).
+const MAX_NAME_CHARS: usize = 128;
+/// Longest name in UTF-8 bytes: a file name holds 255, and `.prompt` must fit too.
+const MAX_NAME_BYTES: usize = 240;
+
 /// Checks a name used for a file or directory: no path tricks, no surprises in a shell.
 pub fn validate_name(what: &str, name: &str) -> Result<()> {
     let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ');
     if name.trim().is_empty()
-        || name.len() > 128
+        || name.chars().count() > MAX_NAME_CHARS
         || name.starts_with('.')
         || name.trim() != name
         || !name.chars().all(ok_char)
     {
-        return Err(CoreError::Invalid(format!(
-            "invalid {what} name `{name}`: use 1-128 letters, digits, spaces, `-`, `_` or `.`, not starting with `.`"
+        return Err(CoreError::Rejected(format!(
+            "invalid {what} name `{name}`: use 1-{MAX_NAME_CHARS} letters, digits, spaces, `-`, `_` or `.`, not starting with `.`"
+        )));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(CoreError::Rejected(format!(
+            "invalid {what} name `{name}`: its {} characters take {} bytes as a file name; at most {MAX_NAME_BYTES} fit (use fewer non-ASCII letters)",
+            name.chars().count(),
+            name.len()
         )));
     }
     Ok(())

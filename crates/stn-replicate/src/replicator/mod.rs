@@ -318,6 +318,15 @@ impl ReplicatorHandle {
     pub async fn shutdown(self) -> Result<()> {
         let timeout = self.waiter.shared.options.shutdown_sync_timeout;
         let result = self.waiter.sync_now_within(timeout).await.map(drop);
+        self.stop().await?;
+        result
+    }
+
+    /// Stops every task, releases the leases and closes the database
+    /// without a final sync: for a caller that already knows the replicas
+    /// cannot be reached. Returns [`Error::LeaseLost`] if a replica's lease
+    /// was taken over.
+    pub async fn stop(self) -> Result<()> {
         self.stop.send_replace(true);
         for task in self.tasks {
             let _ = task.await;
@@ -335,10 +344,7 @@ impl ReplicatorHandle {
         release_all(held).await;
         let shared = Arc::clone(&self.waiter.shared);
         blocking(&shared.db_path.clone(), move || shared.lock_db().close()).await?;
-        match lost {
-            Some(e) => Err(e),
-            None => result,
-        }
+        lost.map_or(Ok(()), Err)
     }
 }
 

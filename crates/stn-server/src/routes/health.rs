@@ -1,16 +1,33 @@
 //! `GET /health`: is the server up and can it reach its database?
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::auth::{Gate, identify};
 
-/// 200 when the database answers a ping, 503 when it does not. Only a caller
-/// who could use the API (a valid key, or keyless loopback mode) learns why:
-/// the error may name the database's path or host.
+/// How long the database may take to answer a health check. Far below the
+/// database's own request timeout: a load balancer probing every few seconds
+/// needs an answer before its own deadline, not after 30 s.
+const PING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// 200 when the database answers a ping, 503 when it does not, or does not
+/// within [`PING_DEADLINE`]. Only a caller who could use the API (a valid
+/// key, or keyless loopback mode) learns why: the error may name the
+/// database's path or host.
 pub async fn health(gate: &Gate, headers: &HeaderMap) -> (StatusCode, Json<Value>) {
-    let ping = gate.station.store().db().ping().await;
+    let db = gate.station.store().db();
+    let ping = tokio::time::timeout(PING_DEADLINE, db.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(stn_db::DbError::Timeout {
+                url: db.url().redacted(),
+                seconds: PING_DEADLINE.as_secs_f64(),
+                limit: "the health check's deadline",
+            })
+        });
     if let Err(e) = &ping {
         tracing::warn!(error = %e, "health check: database ping failed");
     }

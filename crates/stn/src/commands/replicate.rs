@@ -71,6 +71,7 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     };
 
     let mut handles = Vec::new();
+    let mut sync_budgets = Vec::new();
     let mut names = Vec::new();
     for mut job in jobs {
         job.options.lease.takeover = args.takeover;
@@ -90,6 +91,7 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
                 job.db_path.display()
             );
         }
+        sync_budgets.push(job.options.shutdown_sync_timeout);
         let handle = Replicator::start(job.db_path.clone(), job.replicas, job.options)
             .await
             .with_context(|| format!("cannot start replicating {}", job.db_path.display()))?;
@@ -134,8 +136,10 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
 
     let exit: Result<ExitCode> = if args.once {
         let mut synced = Ok(ExitCode::SUCCESS);
-        for handle in &handles {
-            match handle.sync_now().await {
+        for (handle, budget) in handles.iter().zip(&sync_budgets) {
+            // Replica tasks retry for ever; --once gives them the same time
+            // as the final sync of a shutdown, then reports why.
+            match handle.waiter().sync_now_within(*budget).await {
                 Ok(txid) => println!("synced TXID {txid:016x}"),
                 Err(e) => {
                     synced = Err(e.into());
@@ -155,7 +159,18 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     };
     let _ = stop_metrics.send(());
-    let exit = exit?;
+    let exit = match exit {
+        Ok(exit) => exit,
+        Err(e) => {
+            // A final sync would wait out the same failure again.
+            for handle in handles {
+                if let Err(stop) = handle.stop().await {
+                    tracing::warn!(error = %stop, "stopping replication");
+                }
+            }
+            return Err(e);
+        }
+    };
     let mut failed = false;
     for handle in handles {
         if let Err(e) = handle.shutdown().await {

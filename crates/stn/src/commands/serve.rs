@@ -37,8 +37,10 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| settings.file.api_addr.clone())
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    let addr: SocketAddr = addr_text.parse().with_context(|| {
-        format!("--addr `{addr_text}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8585)")
+    let addr = listen_addr(&addr_text).with_context(|| {
+        format!(
+            "--addr `{addr_text}` is not HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:8585)"
+        )
     })?;
     // Private, as `stn init` makes it: the database and config.yaml live here.
     stn_core::files::create_private_dir(&settings.config_dir).with_context(|| {
@@ -60,6 +62,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         on_commit: replication
             .as_ref()
             .map(|r| commit_hook(&r.options, Arc::clone(&waiter))),
+        ..settings.open_options()
     };
     crate::context::upgrade_go_database(settings).await?;
     let db = Database::open_with(&settings.database, &open_options).await?;
@@ -307,4 +310,15 @@ fn replicas_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replicat
             .collect::<Result<_, _>>()?,
         options: ReplicationOptions::from_config(&config, db),
     }))
+}
+
+/// An address to listen on: an IP address and port, or `localhost:PORT`,
+/// which means the IPv4 loopback (never a name resolved to something else).
+fn listen_addr(text: &str) -> Result<SocketAddr, std::net::AddrParseError> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => {
+            format!("127.0.0.1:{port}").parse()
+        }
+        _ => text.parse(),
+    }
 }

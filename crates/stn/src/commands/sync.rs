@@ -20,10 +20,7 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> Result<ExitCode> {
             )
         })?,
     };
-    let mut reports = Vec::new();
-    for env in &envs {
-        reports.push(station.sync_environment(env, args.prune).await?);
-    }
+    let reports = station.sync_environments(&envs, args.prune).await?;
     if args.json.json {
         output::json(&reports)?;
     } else {

@@ -1,0 +1,277 @@
+//! What a user sees when something is wrong: bounded waits, clear errors,
+//! the right exit codes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Stn;
+
+/// Runs `cmd` to completion, or kills it after `limit` and panics.
+fn run_within(mut cmd: std::process::Command, limit: Duration) -> std::process::Output {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start stn");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stn still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    std::process::Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn a_remote_database_that_never_answers_fails_within_the_request_timeout() {
+    let hung = stn_testkit::silent_listener();
+    let url = format!("http://127.0.0.1:{}", hung.local_addr().unwrap().port());
+    let stn = Stn::remote(&url);
+    let mut cmd = stn.command(&["agent", "list"]);
+    cmd.env("STN_DB_TIMEOUT", "1");
+    let started = Instant::now();
+    let out = run_within(cmd, Duration::from_secs(15));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("did not answer within 1 s"), "{stderr}");
+    assert!(stderr.contains("STN_DB_TIMEOUT"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+/// A small SQLite database in WAL mode with one committed row.
+fn wal_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    path
+}
+
+/// `stn replicate --once DB REPLICA` must end with exit 1 and the reason,
+/// within the sync's budget (30 s) plus start-up, not wait forever.
+fn assert_replicate_once_fails(stn: &Stn, db: &std::path::Path, replica: &str, reason: &str) {
+    let mut cmd = stn.command(&["replicate", "--once", db.to_str().unwrap(), replica]);
+    common::with_s3_keys(&mut cmd);
+    let started = Instant::now();
+    let out = run_within(cmd, Duration::from_secs(90));
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert!(stderr.contains("not replicated within"), "{stderr}");
+    assert!(stderr.contains(reason), "{stderr}");
+    eprintln!("replicate --once gave up after {elapsed:?}");
+}
+
+#[test]
+fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
+    let stn = Stn::local();
+    let db = wal_database(stn.config_dir());
+    // A path under a regular file cannot be created, even by root.
+    let blocker = stn.config_dir().join("not-a-directory");
+    std::fs::write(&blocker, b"").unwrap();
+    let replica = format!("file://{}/replica", blocker.display());
+    assert_replicate_once_fails(&stn, &db, &replica, "Not a directory");
+}
+
+#[test]
+fn replicate_once_fails_when_the_s3_endpoint_is_unreachable() {
+    let stn = Stn::local();
+    let db = wal_database(stn.config_dir());
+    let closed = stn_testkit::free_port();
+    let replica = format!(
+        "s3://bucket/app?endpoint=http://127.0.0.1:{closed}&region=us-east-1&force-path-style=true"
+    );
+    assert_replicate_once_fails(&stn, &db, &replica, &format!("127.0.0.1:{closed}"));
+}
+
+fn write_prompt(env_dir: &std::path::Path, name: &str) {
+    std::fs::create_dir_all(env_dir.join("agents")).unwrap();
+    std::fs::write(
+        env_dir.join("agents").join(format!("{name}.prompt")),
+        format!("---\nmetadata:\n  name: {name}\n---\n\nHello\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sync_applies_every_good_environment_and_reports_each_bad_one() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let envs = stn.config_dir().join("environments");
+    write_prompt(&envs.join("default"), "good");
+    write_prompt(&envs.join("bad name!"), "lost");
+    write_prompt(&envs.join("broken"), "still-synced");
+    std::fs::write(envs.join("broken/variables.yml"), "ROOT: [unclosed\n").unwrap();
+    write_prompt(&envs.join("zzz-last"), "after-the-errors");
+
+    let out = stn.output(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let by_env = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["environment"] == name)
+            .unwrap_or_else(|| panic!("no report for {name}: {reports}"))
+            .clone()
+    };
+    assert_eq!(by_env("default")["agents"]["good"], "created");
+    assert_eq!(by_env("zzz-last")["agents"]["after-the-errors"], "created");
+    assert_eq!(by_env("broken")["agents"]["still-synced"], "created");
+    let broken = by_env("broken")["errors"].to_string();
+    assert!(broken.contains("variables.yml"), "{broken}");
+    let bad = by_env("bad name!")["errors"].to_string();
+    assert!(bad.contains("bad name!"), "{bad}");
+
+    // The text output names every failure too.
+    let out = stn.output(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("variables.yml") && stderr.contains("bad name!"),
+        "{stderr}"
+    );
+}
+
+/// `stn ARGS` as a server on `port`: waits for `/health`, then stops it and
+/// returns what it wrote on stderr. Killed on panic too.
+fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let log = stn.config_dir().join("serve.log");
+    let child = stn
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start stn serve");
+    let guard = Kill(child);
+    let up = stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(20));
+    drop(guard);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(up, "serve did not come up:\n{text}");
+    text
+}
+
+#[test]
+fn serve_logs_at_info_when_a_global_flag_comes_first() {
+    let stn = Stn::local();
+    let port = stn_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = serve_briefly(
+        &stn,
+        &["--log-format", "json", "serve", "--addr", &addr],
+        port,
+    );
+    assert!(log.contains(r#""level":"INFO""#), "{log}");
+}
+
+#[test]
+fn serve_accepts_localhost_as_the_listen_host() {
+    let stn = Stn::local();
+    let port = stn_testkit::free_port();
+    serve_briefly(
+        &stn,
+        &["serve", "--addr", &format!("localhost:{port}")],
+        port,
+    );
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    for i in 0..3 {
+        stn.ok(&[
+            "agent",
+            "create",
+            &format!("agent-{i}"),
+            "-p",
+            "Hi.",
+            "-d",
+            "A test agent.",
+        ]);
+    }
+    let mut child = stn
+        .command(&["agent", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before stn prints anything, like `| head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_default_environment_cannot_be_deleted() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let stderr = stn.fails(&["env", "delete", "default", "--yes"], 2);
+    assert!(stderr.contains("cannot be deleted"), "{stderr}");
+    let envs = stn.json(&["env", "list", "--json"]);
+    assert!(envs.to_string().contains("\"default\""), "{envs}");
+}
+
+#[test]
+fn an_invalid_name_is_a_usage_error_and_the_limit_counts_characters() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    stn.fails(&["env", "create", "no/slashes"], 2);
+    // 100 letters of 2 bytes each: within the 128 letters the message promises.
+    let name = "é".repeat(100);
+    stn.ok(&["env", "create", &name]);
+    let too_long = "a".repeat(129);
+    let stderr = stn.fails(&["env", "create", &too_long], 2);
+    assert!(stderr.contains("1-128 letters"), "{stderr}");
+}
+
+#[test]
+fn a_restore_error_prints_its_hint() {
+    let stn = Stn::local();
+    let empty = tempfile::tempdir().unwrap();
+    let replica = format!("file://{}", empty.path().display());
+    let output = stn.config_dir().join("restored.db");
+    let stderr = stn.fails(&["restore", "-o", output.to_str().unwrap(), &replica], 1);
+    assert!(stderr.contains("hint: check the replica URL"), "{stderr}");
+}
