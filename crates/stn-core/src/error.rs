@@ -43,6 +43,15 @@ pub enum CoreError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// `stn db copy` stopped; `state` says what the destination holds now.
+    #[error("the copy stopped: {state}")]
+    CopyStopped {
+        /// What the destination holds and what to do.
+        state: String,
+        /// Why it stopped.
+        #[source]
+        source: Box<CoreError>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -58,6 +67,7 @@ impl CoreError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CoreError::Db(e) => e.hint().map(str::to_owned),
+            CoreError::CopyStopped { source, .. } => source.hint(),
             CoreError::NotFound {
                 what: "environment",
                 ..

@@ -3,11 +3,18 @@
 use stn_db::Migration;
 
 /// Every migration, in order. Never edit one that has shipped: add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial_schema",
-    sql: include_str!("migrations/0001_initial_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: include_str!("migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "idempotency_keys",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
+];
 
 /// Tables holding Station's state, parents before children (the copy order).
 pub const TABLES: &[&str] = &[
@@ -25,6 +32,9 @@ pub const TABLES: &[&str] = &[
     "agent_runs",
     "agent_run_logs",
     "settings",
+    // Copied so that a client retrying across a move to the copy still gets
+    // the first answer, and so that `--force` clears stale answers.
+    "idempotency_keys",
 ];
 
 #[cfg(test)]

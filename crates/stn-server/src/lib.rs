@@ -13,6 +13,7 @@
 
 mod auth;
 mod error;
+mod idempotency;
 mod logging;
 mod routes;
 
@@ -45,7 +46,12 @@ impl std::fmt::Debug for ServeOptions {
 
 /// The whole HTTP app, ready to serve or to call in tests.
 pub fn router(station: Station, options: ServeOptions) -> Router {
-    let mut api = routes::api();
+    // Inside the key check (layered later, so it runs first): callers
+    // without a valid key never reach the idempotency table.
+    let mut api = routes::api().layer(axum::middleware::from_fn_with_state(
+        station.clone(),
+        idempotency::idempotent_writes,
+    ));
     let mut metrics = routes::metrics(options.metrics.clone());
     if options.require_auth {
         // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a

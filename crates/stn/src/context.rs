@@ -46,8 +46,15 @@ pub fn settings(global: &Global) -> Result<Settings> {
     })?)
 }
 
-/// Opens the database without touching the schema.
+/// Opens an existing database without touching the schema. A missing local
+/// file is an error: only `init`, `serve` and `db migrate` create one.
 pub async fn open(settings: &Settings) -> Result<Station> {
+    let db = Database::open_existing(&settings.database).await?;
+    Ok(Station::new(db, Layout::new(&settings.config_dir)))
+}
+
+/// Opens the database, creating a missing local file (`init`, `db migrate`).
+pub async fn open_or_create(settings: &Settings) -> Result<Station> {
     let db = Database::open(&settings.database).await?;
     Ok(Station::new(db, Layout::new(&settings.config_dir)))
 }

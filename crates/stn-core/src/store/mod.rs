@@ -4,11 +4,13 @@
 
 mod agents;
 mod environments;
+mod idempotency;
 mod mcp;
 mod runs;
 mod users;
 
 pub use agents::AgentChange;
+pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord};
 pub use runs::{NewRun, RunFilter};
 pub use users::{ApiKey, User};
