@@ -79,8 +79,11 @@ pub async fn copy_database(
         progress,
     };
     match dst.location() {
-        Location::Local(path) => copy.into_file(dst, path, force).await,
-        Location::Remote(_) => copy.into_server(&Database::open(dst).await?, force).await,
+        Location::Local(path) => copy.replace_file(dst, path, force).await,
+        Location::Remote(_) => {
+            copy.replace_on_server(&Database::open(dst).await?, force)
+                .await
+        }
     }
 }
 
@@ -124,7 +127,7 @@ struct CopyRun<'a, 'p> {
 impl CopyRun<'_, '_> {
     /// Builds the copy in a temporary file beside `path` and renames it over
     /// `path` once verified: the old file survives any failure.
-    async fn into_file(
+    async fn replace_file(
         &mut self,
         url: &DatabaseUrl,
         path: &Path,
@@ -184,7 +187,7 @@ impl CopyRun<'_, '_> {
 
     /// Replaces the rows of a remote database. The clearing commits with the
     /// first chunk of rows, so the destination is never left merely emptied.
-    async fn into_server(&mut self, dst: &Database, force: bool) -> Result<Vec<TableCopy>> {
+    async fn replace_on_server(&mut self, dst: &Database, force: bool) -> Result<Vec<TableCopy>> {
         dst.migrate(MIGRATIONS).await?;
         if holds_station_data(dst).await? && !force {
             return Err(already_holds_data(dst.url()));
