@@ -93,6 +93,18 @@ impl Stn {
     }
 }
 
+/// The agents' names in the database file `db`, in the order created.
+pub fn agent_names(db: &Path) -> Vec<String> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .prepare("SELECT name FROM agents ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
 /// An S3 replica URL on the test S3 service (moto), or `None` (test skipped)
 /// when it is not configured outside CI.
 pub fn s3_url(prefix: &str) -> Option<String> {

@@ -8,18 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, Stn, Tmpfs};
-
-fn agent_names(db: &Path) -> Vec<String> {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .prepare("SELECT name FROM agents ORDER BY id")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
+use common::{Server, Stn, Tmpfs, agent_names};
 
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -180,16 +180,22 @@ async fn local_to_sqld_to_local_round_trips_every_row() {
     ]);
 }
 
+/// A populated local database, already copied to a fresh sqld.
+async fn copied_to_sqld() -> Option<(Sqld, Stn, std::path::PathBuf)> {
+    let server = Sqld::start(SqldOptions::default())?;
+    let src = populated().await;
+    let src_path = src.config_dir().join("station.db");
+    src.ok(&["db", "copy", src_path.to_str().unwrap(), &server.url()]);
+    Some((server, src, src_path))
+}
+
 /// Issue 9 item 1: the same server, however its URL is spelled, is refused
 /// as a destination and keeps its rows.
 #[tokio::test(flavor = "multi_thread")]
 async fn db_copy_onto_the_same_server_is_refused() {
-    let Some(server) = Sqld::start(SqldOptions::default()) else {
+    let Some((server, src, _)) = copied_to_sqld().await else {
         return;
     };
-    let src = populated().await;
-    let src_path = src.config_dir().join("station.db");
-    src.ok(&["db", "copy", src_path.to_str().unwrap(), &server.url()]);
     let before = dump(&server.url()).await;
     let port = server.port();
     for dst in [
@@ -207,12 +213,9 @@ async fn db_copy_onto_the_same_server_is_refused() {
 /// exactly which tables the destination holds, and how to finish.
 #[tokio::test(flavor = "multi_thread")]
 async fn interrupted_remote_copy_names_the_state_it_left() {
-    let Some(server) = Sqld::start(SqldOptions::default()) else {
+    let Some((server, src, src_path)) = copied_to_sqld().await else {
         return;
     };
-    let src = populated().await;
-    let src_path = src.config_dir().join("station.db");
-    src.ok(&["db", "copy", src_path.to_str().unwrap(), &server.url()]);
     let proxy = FaultProxy::start(server.port());
     let through_proxy = DatabaseUrl::parse(&format!("http://127.0.0.1:{}", proxy.port())).unwrap();
     let source = Database::open_existing(&DatabaseUrl::parse(src_path.to_str().unwrap()).unwrap())

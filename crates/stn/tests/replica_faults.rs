@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Server, Stn, Tmpfs, with_s3_keys};
+use common::{Server, Stn, Tmpfs, agent_names, with_s3_keys};
 
 /// The well-known Azurite development account.
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -213,15 +213,7 @@ async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
     server.kill9();
     let db = stn.config_dir().join("station.db");
     assert_restores(&stn, &replica, &db, &[]);
-    let names = rusqlite::Connection::open(&db)
-        .unwrap()
-        .prepare("SELECT name FROM agents ORDER BY id")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    assert_eq!(names, ["before", "unconfirmed", "after"]);
+    assert_eq!(agent_names(&db), ["before", "unconfirmed", "after"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -341,13 +333,5 @@ async fn durable_write_retried_with_its_idempotency_key_gets_the_original_answer
     server.kill9();
     let db = stn.config_dir().join("station.db");
     assert_restores(&stn, &replica, &db, &[]);
-    let names = rusqlite::Connection::open(&db)
-        .unwrap()
-        .prepare("SELECT name FROM agents ORDER BY id")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    assert_eq!(names, ["before", "unconfirmed"]);
+    assert_eq!(agent_names(&db), ["before", "unconfirmed"]);
 }
