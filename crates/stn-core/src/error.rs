@@ -58,6 +58,15 @@ pub enum CoreError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// `stn db copy` stopped; `state` says what the destination holds now.
+    #[error("the copy stopped: {state}")]
+    CopyStopped {
+        /// What the destination holds and what to do.
+        state: String,
+        /// Why it stopped.
+        #[source]
+        source: Box<CoreError>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -77,6 +86,7 @@ impl CoreError {
             CoreError::GoDatabase { .. } => Some(
                 "run `stn db migrate` (or `stn serve`): it saves a copy beside the file and converts it in place, keeping every agent, run and user".to_owned(),
             ),
+            CoreError::CopyStopped { source, .. } => source.hint(),
             CoreError::NotFound {
                 what: "environment",
                 ..

@@ -10,6 +10,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0001_initial_schema.sql"),
     },
     Migration {
+        version: 2,
+        name: "idempotency_keys",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
+    Migration {
         version: 3,
         name: "updated_by",
         sql: include_str!("migrations/0003_updated_by.sql"),
@@ -38,6 +43,9 @@ pub const TABLES: &[&str] = &[
     "agent_run_logs",
     "agent_run_steps",
     "settings",
+    // Copied so that a client retrying across a move to the copy still gets
+    // the first answer, and so that `--force` clears stale answers.
+    "idempotency_keys",
 ];
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use crate::error::{CoreError, Result};
 use crate::files::mcp_config::resolve_server;
 use crate::files::prompt::{PromptFile, parse_prompt, render_prompt};
 use crate::files::variables::Variables;
-use crate::files::write_atomic;
+use crate::files::{CreatedDirs, SetAside, StagedFile};
 use crate::layout::Layout;
 use crate::migrations::MIGRATIONS;
 use crate::model::{Agent, AgentSpec, Environment, McpServer, McpServerSpec};
-use crate::store::Store;
+use crate::store::{Store, validate_name};
 
 /// Station's state: the database plus the config dir.
 #[derive(Debug, Clone)]
@@ -70,63 +70,113 @@ impl Station {
         &self.layout
     }
 
-    /// Creates an environment and its directory.
+    /// Creates an environment and its directory: both or neither.
     pub async fn create_environment(
         &self,
         name: &str,
         description: Option<&str>,
     ) -> Result<Environment> {
-        let env = self.store.create_environment(name, description).await?;
+        // The name becomes a directory: check it before touching the disk.
+        validate_name("environment", name)?;
         let dir = self.layout.agents_dir(name);
-        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
-        Ok(env)
-    }
-
-    /// Deletes an environment, everything in it, and its directory.
-    pub async fn delete_environment(&self, name: &str) -> Result<Environment> {
-        let env = self.store.delete_environment(name).await?;
-        let dir = self.layout.env_dir(name);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(env),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(env),
-            Err(e) => Err(CoreError::io(&dir, e)),
+        let created = CreatedDirs::create(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        match self.store.create_environment(name, description).await {
+            Ok(env) => Ok(env),
+            Err(e) => {
+                created.undo();
+                Err(e)
+            }
         }
     }
 
-    /// Creates an agent and writes its `.prompt` file.
+    /// Deletes an environment, everything in it, and its directory: all or nothing.
+    pub async fn delete_environment(&self, name: &str) -> Result<Environment> {
+        validate_name("environment", name)?;
+        let dir = self.layout.env_dir(name);
+        let aside = SetAside::take(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        match self.store.delete_environment(name).await {
+            Ok(env) => {
+                if let Some(aside) = aside {
+                    remove_aside(aside);
+                }
+                Ok(env)
+            }
+            Err(e) => {
+                if let Some(aside) = aside {
+                    restore_aside(aside);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates an agent and writes its `.prompt` file: both or neither.
     pub async fn create_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
-        let agent = self.store.create_agent(env, spec).await?;
-        self.write_prompt(env, PromptFile::new(agent.spec.clone()))?;
+        let staged = self.stage_prompt(env, PromptFile::new(spec.clone()))?;
+        let agent = match self.store.create_agent(env, spec).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
+        };
+        if let Err(e) = staged.commit() {
+            // The file could not be put in place: take the row back out.
+            if let Err(undo) = self.store.delete_agent(env, &spec.name).await {
+                tracing::error!(agent = %spec.name, env, error = %undo, "could not undo the agent's row after its file failed");
+            }
+            return Err(CoreError::io(&self.layout.agent_file(env, &spec.name), e));
+        }
         Ok(agent)
     }
 
     /// Updates an agent and rewrites its `.prompt` file, keeping front-matter
-    /// keys Station does not model.
+    /// keys Station does not model: both or neither.
     pub async fn update_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
         // Read the file first: a broken file stops the update before anything changes.
         let path = self.layout.agent_file(env, &spec.name);
+        let previous = self.store.agent(env, &spec.name).await?;
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(parse_prompt(&text, &spec.name)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Ok(text) => parse_prompt(&text, &spec.name)?.with_spec(spec.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PromptFile::new(spec.clone()),
             Err(e) => return Err(CoreError::io(&path, e)),
         };
-        let agent = self.store.update_agent(env, spec).await?;
-        let file = match file {
-            Some(existing) => existing.with_spec(agent.spec.clone()),
-            None => PromptFile::new(agent.spec.clone()),
+        let staged = self.stage_prompt(env, file)?;
+        let agent = match self.store.update_agent(env, spec).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
         };
-        self.write_prompt(env, file)?;
+        if let Err(e) = staged.commit() {
+            if let Err(undo) = self.store.update_agent(env, &previous.spec).await {
+                tracing::error!(agent = %spec.name, env, error = %undo, "could not undo the agent's update after its file failed");
+            }
+            return Err(CoreError::io(&path, e));
+        }
         Ok(agent)
     }
 
-    /// Deletes an agent and its `.prompt` file.
+    /// Deletes an agent and its `.prompt` file: both or neither.
     pub async fn delete_agent(&self, env: &str, name: &str) -> Result<Agent> {
-        let agent = self.store.delete_agent(env, name).await?;
+        validate_name("environment", env)?;
+        validate_name("agent", name)?;
         let path = self.layout.agent_file(env, name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(agent),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(agent),
-            Err(e) => Err(CoreError::io(&path, e)),
+        let aside = SetAside::take(&path).map_err(|e| CoreError::io(&path, e))?;
+        match self.store.delete_agent(env, name).await {
+            Ok(agent) => {
+                if let Some(aside) = aside {
+                    remove_aside(aside);
+                }
+                Ok(agent)
+            }
+            Err(e) => {
+                if let Some(aside) = aside {
+                    restore_aside(aside);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -144,8 +194,30 @@ impl Station {
         Ok(resolve_server(&file, &server.spec, &vars)?)
     }
 
-    fn write_prompt(&self, env: &str, file: PromptFile) -> Result<()> {
+    /// Writes the `.prompt` file beside its place, ready to commit.
+    fn stage_prompt(&self, env: &str, file: PromptFile) -> Result<StagedFile> {
+        // Both names become paths: check them before touching the disk.
+        validate_name("environment", env)?;
+        validate_name("agent", &file.spec.name)?;
         let path = self.layout.agent_file(env, &file.spec.name);
-        write_atomic(&path, render_prompt(&file).as_bytes()).map_err(|e| CoreError::io(&path, e))
+        StagedFile::write(&path, render_prompt(&file).as_bytes())
+            .map_err(|e| CoreError::io(&path, e))
+    }
+}
+
+/// Deletes what a committed delete set aside. The database no longer knows
+/// it and it sits under a hidden name, so a failure only costs disk space.
+fn remove_aside(aside: SetAside) {
+    let path = aside.aside().to_path_buf();
+    if let Err(e) = aside.remove() {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted file; remove it by hand");
+    }
+}
+
+/// Puts back what a failed delete set aside.
+fn restore_aside(aside: SetAside) {
+    let path = aside.aside().to_path_buf();
+    if let Err(e) = aside.restore() {
+        tracing::error!(path = %path.display(), error = %e, "could not put a file back after a failed delete; rename it back by hand");
     }
 }

@@ -111,6 +111,22 @@ pub enum DbError {
         /// SQLite's message.
         detail: String,
     },
+    /// The local database file does not exist, and the caller asked not to
+    /// create it (read-only commands never create a database).
+    #[error("the database {path} does not exist")]
+    Missing {
+        /// The file.
+        path: String,
+    },
+    /// Another process has the local database open, so it must not be
+    /// replaced underneath it.
+    #[error("the database {path} is in use by {holder}")]
+    InUse {
+        /// The file.
+        path: String,
+        /// Who holds it: process id and command line.
+        holder: String,
+    },
     /// The local database file could not be opened or created.
     #[error("cannot open {path}: {detail}")]
     Open {
@@ -188,6 +204,12 @@ impl DbError {
             }
             DbError::NotADatabase { .. } => {
                 "restore the file from a replica (`stn restore`) or point DATABASE_URL at another file; the file was not changed"
+            }
+            DbError::Missing { .. } => {
+                "create it with `stn init` (or `stn db migrate`), or check --database / DATABASE_URL for a typo"
+            }
+            DbError::InUse { .. } => {
+                "stop that process first (a running `stn serve` or `stn replicate` keeps the file open), then try again"
             }
             DbError::Open { .. } => "check that the directory exists and is writable",
             DbError::MigrationChanged { .. } => {

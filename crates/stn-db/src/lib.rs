@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod in_use;
 mod local;
 mod migrate;
 mod remote;
@@ -24,6 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use crate::error::{DbError, Result};
+pub use crate::in_use::ensure_not_in_use;
 pub use crate::local::table_names;
 pub use crate::migrate::{AppliedMigration, Migration, MigrationStatus, migration_statements};
 pub use crate::split::split_statements;
@@ -32,10 +34,13 @@ pub use crate::value::{FromValue, ResultSet, Row, Statement, Value};
 
 use crate::local::{LocalDb, LocalOptions};
 
-/// Options for opening a local database that a replicator watches. Remote
-/// databases ignore them.
+/// Options for opening a local database. Remote databases ignore them.
 #[derive(Clone, Default)]
 pub struct OpenOptions {
+    /// Fail with [`DbError::Missing`] instead of creating a missing file (and
+    /// its directory): what read-only commands want, so a typo in a path
+    /// never leaves an empty database behind.
+    pub must_exist: bool,
     /// Never checkpoint from these connections (`wal_autocheckpoint=0`): the
     /// replicator checkpoints once it has copied the WAL.
     pub checkpoint_externally: bool,
@@ -83,9 +88,28 @@ pub type CommitHook = Arc<dyn Fn() -> CommitWait + Send + Sync>;
 /// What a committed write waits for before it returns.
 pub type CommitWait = Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send>>;
 
+tokio::task_local! {
+    static DEFER_COMMIT_WAIT: ();
+}
+
+/// Runs `f` with [`OpenOptions::on_commit`] skipped for the writes inside it:
+/// they return as soon as they commit locally. The next write outside waits
+/// for everything committed before it, so a caller can first keep the result
+/// of a locally committed write (an idempotent request's answer) and then
+/// learn whether the replica holds both.
+pub async fn defer_commit_wait<F: Future>(f: F) -> F::Output {
+    DEFER_COMMIT_WAIT.scope((), f).await
+}
+
+/// True inside [`defer_commit_wait`].
+fn commit_wait_deferred() -> bool {
+    DEFER_COMMIT_WAIT.try_with(|()| ()).is_ok()
+}
+
 impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenOptions")
+            .field("must_exist", &self.must_exist)
             .field("checkpoint_externally", &self.checkpoint_externally)
             .field("on_commit", &self.on_commit.is_some())
             .field("remote_timeouts", &self.remote_timeouts)
@@ -115,11 +139,22 @@ impl Database {
         Self::open_with(url, &OpenOptions::default()).await
     }
 
+    /// Opens an existing database: a missing local file is
+    /// [`DbError::Missing`], and nothing is created.
+    pub async fn open_existing(url: &DatabaseUrl) -> Result<Self> {
+        let options = OpenOptions {
+            must_exist: true,
+            ..OpenOptions::default()
+        };
+        Self::open_with(url, &options).await
+    }
+
     /// [`Database::open`] with options: a replicated local file, remote deadlines.
     pub async fn open_with(url: &DatabaseUrl, options: &OpenOptions) -> Result<Self> {
         let engine = match url.location() {
             Location::Local(path) => {
                 let local = LocalOptions {
+                    must_exist: options.must_exist,
                     checkpoint_externally: options.checkpoint_externally,
                     on_commit: options.on_commit.clone(),
                 };
@@ -182,6 +217,16 @@ impl Database {
         }
     }
 
+    /// Waits for what [`OpenOptions::on_commit`] asks of every write (the
+    /// replica holding everything committed so far, in durable mode), for
+    /// writes made inside [`defer_commit_wait`]. Remote: nothing to wait for.
+    pub async fn confirm_commits(&self) -> Result<()> {
+        match &self.engine {
+            Engine::Local(db) => db.confirm_commits().await,
+            Engine::Remote(_) => Ok(()),
+        }
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.query("SELECT 1", Vec::new()).await.map(drop)
@@ -196,6 +241,17 @@ impl Database {
             )
             .await?;
         row.map_or(Ok(0), |r| r.get(0))
+    }
+
+    /// Closes a local database so that its file alone holds every commit:
+    /// the WAL is checkpointed into it and the file switched back to a
+    /// rollback journal, so it can be renamed or copied as one file. Fails
+    /// when clones of this handle are still alive. Remote: nothing to do.
+    pub async fn close(self) -> Result<()> {
+        match self.engine {
+            Engine::Local(db) => LocalDb::close(db).await,
+            Engine::Remote(_) => Ok(()),
+        }
     }
 
     /// The local file, for a local database.

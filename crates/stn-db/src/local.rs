@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
@@ -17,6 +18,9 @@ use crate::value::{ResultSet, Row, Statement, Value};
 
 /// Readers kept open for reuse; more are opened on demand and closed after use.
 const READER_POOL: usize = 4;
+
+/// How long a statement waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct LocalDb {
     path: PathBuf,
@@ -28,6 +32,7 @@ pub(crate) struct LocalDb {
 /// How the local engine treats the file; see [`crate::OpenOptions`].
 #[derive(Clone, Default)]
 pub(crate) struct LocalOptions {
+    pub(crate) must_exist: bool,
     pub(crate) checkpoint_externally: bool,
     pub(crate) on_commit: Option<CommitHook>,
 }
@@ -35,29 +40,58 @@ pub(crate) struct LocalOptions {
 impl LocalDb {
     pub(crate) async fn open(path: PathBuf, options: LocalOptions) -> Result<Arc<Self>, DbError> {
         blocking(move || {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if options.must_exist {
+                match std::fs::metadata(&path) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(DbError::Missing {
+                            path: path.display().to_string(),
+                        });
+                    }
+                    Err(e) => {
+                        return Err(DbError::Open {
+                            path: path.display().to_string(),
+                            detail: e.to_string(),
+                        });
+                    }
+                }
+            } else if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| DbError::Open {
                     path: parent.display().to_string(),
                     detail: e.to_string(),
                 })?;
             }
-            let writer = open_connection(&path, &options)?;
-            // WAL is a property of the file: set once by the writer, seen by all.
-            let mode: String = writer
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                .map_err(|e| file_error(&path, e))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(DbError::Open {
-                    path: path.display().to_string(),
-                    detail: format!("could not switch to WAL mode (journal_mode is {mode})"),
-                });
-            }
+            let writer = open_writer(&path, &options)?;
             Ok(Arc::new(Self {
                 path,
                 options,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
             }))
+        })
+        .await
+    }
+
+    pub(crate) async fn close(self: Arc<Self>) -> Result<(), DbError> {
+        blocking(move || {
+            let this = Arc::try_unwrap(self).map_err(|_| {
+                DbError::Internal("cannot close a database that is still in use".to_owned())
+            })?;
+            let path = this.path;
+            drop(this.readers);
+            let writer = this.writer.into_inner().unwrap_or_else(|p| p.into_inner());
+            // The only connection left: leaving WAL mode checkpoints everything
+            // and removes the -wal file.
+            let mode: String = writer
+                .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+                .map_err(|e| file_error(&path, e))?;
+            if !mode.eq_ignore_ascii_case("delete") {
+                return Err(DbError::Open {
+                    path: path.display().to_string(),
+                    detail: format!("could not leave WAL mode (journal_mode is {mode})"),
+                });
+            }
+            writer.close().map_err(|(_, e)| file_error(&path, e))
         })
         .await
     }
@@ -121,6 +155,13 @@ impl LocalDb {
     /// Tells the replicator (if any) that a transaction just committed, and
     /// waits for what it asks (nothing, or the replica in durable mode).
     async fn committed(&self) -> Result<(), DbError> {
+        if crate::commit_wait_deferred() {
+            return Ok(());
+        }
+        self.confirm_commits().await
+    }
+
+    pub(crate) async fn confirm_commits(&self) -> Result<(), DbError> {
         match &self.options.on_commit {
             Some(on_commit) => on_commit().await.map_err(DbError::NotReplicated),
             None => Ok(()),
@@ -141,7 +182,7 @@ impl LocalDb {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => open_connection(&self.path, &self.options),
+            None => open_connection(&self.path, &self.options, false),
         }
     }
 
@@ -157,14 +198,56 @@ impl LocalDb {
     }
 }
 
-fn open_connection(path: &Path, options: &LocalOptions) -> Result<Connection, DbError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
+/// Opens the writer and makes sure the file is in WAL mode (a property of the
+/// file: set once by the writer, seen by all).
+///
+/// Two processes opening a new file at once both switch it to WAL. SQLite
+/// answers one of them `SQLITE_BUSY` at once, without calling the busy
+/// handler (both hold a read lock and want to write: waiting would deadlock).
+/// The loser closes its connection, so the winner can finish, and tries again.
+fn open_writer(path: &Path, options: &LocalOptions) -> Result<Connection, DbError> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match open_wal_writer(path, options) {
+            Err(DbError::Busy { message }) if Instant::now() < deadline => {
+                tracing::debug!(%message, "database busy while opening; trying again");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn open_wal_writer(path: &Path, options: &LocalOptions) -> Result<Connection, DbError> {
+    let writer = open_connection(path, options, !options.must_exist)?;
+    let mode: String = writer
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| file_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::Open {
+            path: path.display().to_string(),
+            detail: format!("could not switch to WAL mode (journal_mode is {mode})"),
+        });
+    }
+    Ok(writer)
+}
+
+fn open_connection(
+    path: &Path,
+    options: &LocalOptions,
+    create: bool,
+) -> Result<Connection, DbError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| file_error(path, e))?;
     // busy_timeout first, so the remaining pragmas already wait on a busy file.
-    conn.busy_timeout(std::time::Duration::from_secs(5))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .and_then(|()| conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"))
         .map_err(|e| file_error(path, e))?;
     if options.checkpoint_externally {

@@ -139,7 +139,16 @@ impl Database {
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<u32>, DbError> {
         let mut last_error = None;
         for _ in 0..RACE_ATTEMPTS {
-            let status = self.migration_status(migrations).await?;
+            let status = match self.migration_status(migrations).await {
+                Ok(status) => status,
+                // Another migrator is creating the schema right now.
+                Err(e @ DbError::Busy { .. }) => {
+                    tracing::debug!(error = %e, "migration status busy; reading it again");
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if status.pending.is_empty() {
                 return Ok(Vec::new());
             }

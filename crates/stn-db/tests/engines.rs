@@ -336,6 +336,7 @@ async fn local_commit_notifications_and_external_checkpointing() {
     let commits = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&commits);
     let options = stn_db::OpenOptions {
+        must_exist: false,
         checkpoint_externally: true,
         on_commit: Some(std::sync::Arc::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
@@ -388,6 +389,7 @@ async fn a_write_the_commit_hook_rejects_is_committed_but_reported() {
     let plain = Database::open(&url).await.unwrap();
     plain.migrate(MIGRATIONS).await.unwrap();
     let options = stn_db::OpenOptions {
+        must_exist: false,
         checkpoint_externally: true,
         on_commit: Some(std::sync::Arc::new(|| {
             Box::pin(std::future::ready(Err("replica down".to_owned())))
@@ -408,4 +410,31 @@ async fn a_write_the_commit_hook_rejects_is_committed_but_reported() {
         .await
         .unwrap();
     assert_eq!(rows.rows.len(), 1);
+}
+
+/// Issue 9 item 12: opening an existing database never creates one.
+#[tokio::test]
+async fn open_existing_refuses_a_missing_file_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo").join("station.db");
+    let url = DatabaseUrl::parse(path.to_str().unwrap()).unwrap();
+    let err = Database::open_existing(&url).await.unwrap_err();
+    assert!(matches!(err, DbError::Missing { .. }), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    assert!(err.hint().unwrap().contains("stn init"));
+    assert!(!path.exists() && !path.parent().unwrap().exists());
+
+    // An existing file opens as before.
+    let created = Database::open(&url).await.unwrap();
+    created.migrate(MIGRATIONS).await.unwrap();
+    let existing = Database::open_existing(&url).await.unwrap();
+    assert_eq!(
+        existing
+            .migration_status(MIGRATIONS)
+            .await
+            .unwrap()
+            .version(),
+        2
+    );
 }

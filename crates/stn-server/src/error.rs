@@ -34,6 +34,14 @@ pub enum ApiError {
     /// No route matches the path.
     #[error("no route for {0}")]
     NoRoute(String),
+    /// An `Idempotency-Key` was sent before with a different request.
+    #[error(
+        "this Idempotency-Key was used for a different request (method, path or body); use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` has not finished.
+    #[error("a request with this Idempotency-Key is still running; retry in a moment")]
+    IdempotencyKeyInProgress,
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -62,6 +70,10 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "shutting_down")
             }
             ApiError::Agent(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            ApiError::IdempotencyKeyInProgress => (StatusCode::CONFLICT, "idempotency_key_in_use"),
         }
     }
 }
@@ -105,6 +117,11 @@ fn database_unavailable(error: &DbError) -> bool {
     )
 }
 
+/// What a client should do about a durable-mode 503.
+const NOT_REPLICATED_ADVICE: &str = ". The write is not lost: retry the request with the same \
+`Idempotency-Key` header to get its original answer once the replica has it (without a key, \
+a retried create answers 409 because the first attempt was applied)";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -117,7 +134,14 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %self, "database unavailable");
             }
             // Database errors carry redacted URLs only, so their text is safe to show.
-            self.to_string()
+            let mut message = self.to_string();
+            if matches!(
+                self,
+                ApiError::Core(CoreError::Db(DbError::NotReplicated(_)))
+            ) {
+                message.push_str(NOT_REPLICATED_ADVICE);
+            }
+            message
         };
         let body = Json(serde_json::json!({ "error": { "code": code, "message": message } }));
         if status == StatusCode::UNAUTHORIZED {

@@ -19,6 +19,7 @@ mod auth;
 mod connections;
 mod error;
 mod hosts;
+mod idempotency;
 mod logging;
 mod routes;
 
@@ -88,9 +89,16 @@ pub fn router(station: Station, options: &ServeOptions) -> Router {
         // `/mcp`; the caller check guards it like the API.
         mcp = Some(stn_mcp::http_router_for_hosts(tools, Vec::new()).layer(authenticate()));
     }
-    // `layer` (not `route_layer`) so unknown `/api/v1` paths also need a
-    // caller: strangers learn nothing about which routes exist.
-    let api = api.layer(authenticate());
+    // Inside the caller check (layered later, so it runs first): callers
+    // without a valid key never reach the idempotency table. `layer` (not
+    // `route_layer`) so unknown `/api/v1` paths also need a caller:
+    // strangers learn nothing about which routes exist.
+    let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            station.clone(),
+            idempotency::idempotent_writes,
+        ))
+        .layer(authenticate());
     let metrics = routes::metrics(options.metrics.clone()).route_layer(authenticate());
     let mut app = Router::new()
         .merge(routes::health(gate.clone()))

@@ -628,6 +628,48 @@ async fn keyless_requests_need_a_loopback_server_and_no_keys() -> TestResult {
     Ok(())
 }
 
+/// Issue 9 item 4: when the `.prompt` file or the environment's directory
+/// cannot be written, the API answers an error and creates nothing (a retry
+/// after fixing the disk succeeds instead of saying "already exists").
+#[tokio::test]
+async fn agents_and_environments_whose_files_fail_are_not_created() -> TestResult {
+    let server = Server::start(local()).await;
+    let envs = server.dir.path().join("environments");
+    // Regular files where directories must go (root ignores permissions).
+    std::fs::create_dir_all(envs.join("default"))?;
+    std::fs::write(envs.join("blocked"), "a file")?;
+    std::fs::write(envs.join("default").join("agents"), "a file")?;
+
+    let response = server
+        .post("/api/v1/environments", json!({"name": "blocked"}))
+        .await;
+    assert_error(&response, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert_error(
+        &server.get("/api/v1/environments/blocked").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let response = server
+        .post("/api/v1/agents", json!({"name": "half", "prompt": "p"}))
+        .await;
+    assert_error(&response, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert_eq!(server.get("/api/v1/agents").await.1, json!([]));
+
+    std::fs::remove_file(envs.join("blocked"))?;
+    std::fs::remove_file(envs.join("default").join("agents"))?;
+    let (status, body) = server
+        .post("/api/v1/environments", json!({"name": "blocked"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/api/v1/agents", json!({"name": "half", "prompt": "p"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(server.prompt_file("default", "half").is_file());
+    server.stop().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_foreign_host_gets_421_on_every_route() {
     let server = Server::start(local()).await;
@@ -725,4 +767,80 @@ async fn shutdown_ends_within_the_grace_period_whatever_clients_do() {
         took < std::time::Duration::from_secs(2),
         "shutdown took {took:?}"
     );
+    server.stop().await;
+}
+
+/// Issue 9 item 5: a write retried with the same `Idempotency-Key` gets the
+/// first answer instead of running again; the key reused for another request
+/// is 422.
+#[tokio::test]
+async fn idempotency_key_replays_the_first_answer() -> TestResult {
+    let server = Server::start(local()).await;
+    let keyed = |key: &str, body: Value| {
+        server
+            .client
+            .post(server.url("/api/v1/agents"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+    };
+    let first = send(keyed("k-1", json!({"name": "once", "prompt": "p"}))).await;
+    assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
+    let retry = keyed("k-1", json!({"name": "once", "prompt": "p"}))
+        .send()
+        .await?;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await?, first.1, "the same body");
+    assert_eq!(
+        server
+            .get("/api/v1/agents")
+            .await
+            .1
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let reused = send(keyed("k-1", json!({"name": "other", "prompt": "p"}))).await;
+    assert_error(
+        &reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    // Without a key a retry is a new request, as before.
+    assert_error(
+        &server
+            .post("/api/v1/agents", json!({"name": "once", "prompt": "p"}))
+            .await,
+        StatusCode::CONFLICT,
+        "already_exists",
+    );
+    // A delete retried with its key answers as the first time, not 404.
+    let id = id_of(&first.1);
+    for _ in 0..2 {
+        let deleted = server
+            .client
+            .delete(server.url(&format!("/api/v1/agents/{id}")))
+            .header("Idempotency-Key", "k-2")
+            .send()
+            .await?;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    }
+    // Stored answers expire.
+    let expires: Vec<String> = server
+        .station
+        .store()
+        .db()
+        .query(
+            "SELECT expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+23 hours') FROM idempotency_keys",
+            vec![],
+        )
+        .await?
+        .rows
+        .iter()
+        .map(|r| r.get::<i64>(0).map(|v| v.to_string()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(expires, ["1", "1"]);
+    server.stop().await;
+    Ok(())
 }

@@ -4,7 +4,7 @@ use anyhow::{Context as _, Result};
 use stn_core::config::{Overrides, Settings};
 use stn_core::go_import::{self, GoImportReport};
 use stn_core::{Layout, Station};
-use stn_db::Database;
+use stn_db::{Database, OpenOptions};
 
 use crate::cli::{Global, LogFormat};
 
@@ -68,9 +68,30 @@ fn warn_about_exposed_files(settings: &Settings) {
     }
 }
 
-/// Opens the database without touching the schema. A Go original's database
-/// is refused before it is opened (opening switches it to WAL mode).
+/// Opens an existing database without touching the schema. A missing local
+/// file is an error: only `init`, `serve` and `db migrate` create one. A Go
+/// original's database is refused before it is opened (opening switches it
+/// to WAL mode).
 pub async fn open(settings: &Settings) -> Result<Station> {
+    refuse_go_database(settings)?;
+    let options = OpenOptions {
+        must_exist: true,
+        ..settings.open_options()
+    };
+    let db = Database::open_with(&settings.database, &options).await?;
+    Ok(Station::new(db, Layout::new(&settings.config_dir)))
+}
+
+/// Opens the database, creating a missing local file (`init`, `db migrate`).
+pub async fn open_or_create(settings: &Settings) -> Result<Station> {
+    refuse_go_database(settings)?;
+    let db = Database::open_with(&settings.database, &settings.open_options()).await?;
+    Ok(Station::new(db, Layout::new(&settings.config_dir)))
+}
+
+/// A Go original's database must be converted (`stn db migrate`) before
+/// anything else opens it.
+fn refuse_go_database(settings: &Settings) -> Result<()> {
     if let Some(path) = settings.database.local_path()
         && go_import::is_go_database(path)?
     {
@@ -79,8 +100,7 @@ pub async fn open(settings: &Settings) -> Result<Station> {
         }
         .into());
     }
-    let db = Database::open_with(&settings.database, &settings.open_options()).await?;
-    Ok(Station::new(db, Layout::new(&settings.config_dir)))
+    Ok(())
 }
 
 /// Opens the database and checks it is migrated (commands other than

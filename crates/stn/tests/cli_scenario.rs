@@ -258,6 +258,12 @@ fn bad_input_is_named_with_exit_codes() {
     assert!(err.contains("unsupported scheme `postgres`"), "{err}");
     let err = stn.fails(&["agent", "list"], 1);
     assert!(
+        err.contains("does not exist") && err.contains("stn init"),
+        "a missing database is named: {err}"
+    );
+    rusqlite::Connection::open(stn.config_dir().join("station.db")).unwrap();
+    let err = stn.fails(&["agent", "list"], 1);
+    assert!(
         err.contains("pending migration"),
         "an uninitialised database is named: {err}"
     );

@@ -5,7 +5,7 @@ mod common;
 use common::Stn;
 use stn_core::migrations::TABLES;
 use stn_db::{Database, DatabaseUrl};
-use stn_testkit::{Sqld, SqldOptions};
+use stn_testkit::{FaultProxy, Sqld, SqldOptions};
 
 async fn dump(url: &str) -> Vec<(String, Vec<Vec<stn_db::Value>>)> {
     let db = Database::open(&DatabaseUrl::parse(url).unwrap())
@@ -93,6 +93,13 @@ async fn populated() -> Stn {
     .await
     .unwrap();
     db.execute(
+        "INSERT INTO idempotency_keys (key_hash, request_hash, status, response_body, expires_at) \
+         VALUES ('k', 'r', 201, '{}', '2999-01-01T00:00:00Z')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    db.execute(
         "INSERT INTO settings (key, value) VALUES ('theme', 'dark')",
         vec![],
     )
@@ -171,4 +178,106 @@ async fn local_to_sqld_to_local_round_trips_every_row() {
         &server.url(),
         "--force",
     ]);
+}
+
+/// A populated local database, already copied to a fresh sqld.
+async fn copied_to_sqld() -> Option<(Sqld, Stn, std::path::PathBuf)> {
+    let server = Sqld::start(SqldOptions::default())?;
+    let src = populated().await;
+    let src_path = src.config_dir().join("station.db");
+    src.ok(&["db", "copy", src_path.to_str().unwrap(), &server.url()]);
+    Some((server, src, src_path))
+}
+
+/// Issue 9 item 1: the same server, however its URL is spelled, is refused
+/// as a destination and keeps its rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn db_copy_onto_the_same_server_is_refused() {
+    let Some((server, src, _)) = copied_to_sqld().await else {
+        return;
+    };
+    let before = dump(&server.url()).await;
+    let port = server.port();
+    for dst in [
+        server.url(),
+        format!("http://127.0.0.1:{port}/"),
+        format!("HTTP://127.0.0.1:{port}"),
+    ] {
+        let err = src.fails(&["db", "copy", &server.url(), &dst, "--force"], 1);
+        assert!(err.contains("the same database"), "{dst}: {err}");
+    }
+    assert_eq!(dump(&server.url()).await, before, "nothing deleted");
+}
+
+/// Issue 9 item 1: a forced copy to a server that fails part-way says
+/// exactly which tables the destination holds, and how to finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupted_remote_copy_names_the_state_it_left() {
+    let Some((server, src, src_path)) = copied_to_sqld().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(server.port());
+    let through_proxy = DatabaseUrl::parse(&format!("http://127.0.0.1:{}", proxy.port())).unwrap();
+    let source = Database::open_existing(&DatabaseUrl::parse(src_path.to_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+
+    // The network fails once the first chunk of agent_runs (500 of 1200) is in.
+    let mut on_progress = |p: stn_core::copy::CopyProgress<'_>| {
+        if p.table == "agent_runs" {
+            proxy.set_outage(true);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let err = stn_core::copy::copy_database(&source, &through_proxy, true, &mut on_progress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("was cleared and holds part of the copy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("complete: users, api_keys, environments, file_mcp_configs, mcp_servers, mcp_tools, model_providers, models, agents, agent_tools, agent_agents;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("partly copied: agent_runs (at least 500 of 1200 rows)"),
+        "{text}"
+    );
+    assert!(text.contains("--force"), "{text}");
+
+    // That is what the server holds.
+    let direct = Database::open(&DatabaseUrl::parse(&server.url()).unwrap())
+        .await
+        .unwrap();
+    let count = |table: &'static str| {
+        let direct = direct.clone();
+        async move {
+            direct
+                .query_opt(&format!("SELECT count(*) FROM {table}"), vec![])
+                .await
+                .unwrap()
+                .unwrap()
+                .get::<u64>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!(count("agent_runs").await, 500);
+    assert_eq!(count("agent_run_logs").await, 0);
+    assert_eq!(count("agents").await, 30);
+
+    // Running the copy again finishes it.
+    proxy.set_outage(false);
+    src.ok(&[
+        "db",
+        "copy",
+        src_path.to_str().unwrap(),
+        &server.url(),
+        "--force",
+    ]);
+    assert_eq!(
+        dump(&server.url()).await,
+        dump(src_path.to_str().unwrap()).await
+    );
 }

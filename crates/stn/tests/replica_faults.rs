@@ -9,10 +9,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Stn, with_s3_keys};
+use common::{Server, Stn, Tmpfs, agent_names, with_s3_keys};
 
 /// The well-known Azurite development account.
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -124,52 +123,6 @@ async fn assert_catches_up(mut server: Server, stn: &Stn, replica: &str, env: &[
     assert_restores(stn, replica, &stn.config_dir().join("station.db"), env);
 }
 
-/// A tmpfs of `size` mounted for one test, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `None` (test skipped) where mounting is not allowed.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn replica_url(&self) -> String {
-        format!("file://{}", self.path().join("replica").display())
-    }
-
-    fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "remount {options}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn full_replica_directory_then_space_freed() {
     let Some(fs) = Tmpfs::mount("384k") else {
@@ -260,15 +213,7 @@ async fn durable_write_is_not_acknowledged_while_the_replica_is_read_only() {
     server.kill9();
     let db = stn.config_dir().join("station.db");
     assert_restores(&stn, &replica, &db, &[]);
-    let names = rusqlite::Connection::open(&db)
-        .unwrap()
-        .prepare("SELECT name FROM agents ORDER BY id")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    assert_eq!(names, ["before", "unconfirmed", "after"]);
+    assert_eq!(agent_names(&db), ["before", "unconfirmed", "after"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,4 +288,50 @@ async fn wrong_credentials_then_fixed() {
     let server = serve(&stn, &replica, &right);
     server.create_agent("after", 1000).await;
     assert_catches_up(server, &stn, &replica, &right).await;
+}
+
+/// Issue 9 item 5: the durable-mode 503 says to retry with an
+/// `Idempotency-Key`, and a retry with the key gets the create's original
+/// answer once the replica has it, never 409.
+#[tokio::test(flavor = "multi_thread")]
+async fn durable_write_retried_with_its_idempotency_key_gets_the_original_answer() {
+    let Some(fs) = Tmpfs::mount("64m") else {
+        return;
+    };
+    let replica = fs.replica_url();
+    let stn = Stn::local();
+    let mut server = serve(&stn, &replica, &[("STN_DURABILITY", "sync")]);
+    server.create_agent("before", 1000).await;
+
+    fs.remount("ro");
+    let create = || {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/api/v1/agents", server.port))
+            .header("Idempotency-Key", "create-unconfirmed-1")
+            .json(&serde_json::json!({"name": "unconfirmed", "prompt": "p", "description": "d"}))
+            .send()
+    };
+    let response = create().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Idempotency-Key"),
+        "the 503 names the header: {body}"
+    );
+    // Still not confirmed: the same answer, not "already exists".
+    let response = create().await.unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+
+    fs.remount("rw");
+    let response = create().await.unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "the create's own answer: {body}");
+    assert_eq!(body["name"], "unconfirmed");
+    server.kill9();
+    let db = stn.config_dir().join("station.db");
+    assert_restores(&stn, &replica, &db, &[]);
+    assert_eq!(agent_names(&db), ["before", "unconfirmed"]);
 }

@@ -71,13 +71,13 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// power loss. Creates the parent directory if needed. An existing file's permissions are
 /// kept (a `0600` file of secrets stays `0600`).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, contents, None)
+    StagedFile::write(path, contents)?.commit()
 }
 
 /// [`write_atomic`] for a file of secrets: the temporary file is created with mode
 /// `0600`, so the contents are never readable by others, not even for a moment.
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, contents, Some(0o600))
+    StagedFile::write_mode(path, contents, Some(0o600))?.commit()
 }
 
 /// Creates `dir` and its missing parents readable by the owner only (0700),
@@ -104,32 +104,150 @@ pub fn readable_by_others(path: &Path) -> bool {
     }
 }
 
-fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
-    let Some(file_name) = path.file_name() else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} does not name a file", path.display()),
-        ));
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
 
-    let mut temp_name = file_name.to_os_string();
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-    let temp_path = dir.join(temp_name);
+/// A file written and flushed beside its final path but not yet in place:
+/// [`StagedFile::commit`] renames it over the path, [`StagedFile::discard`]
+/// removes it and any directory created for it. Lets a database change and a
+/// file change happen together or not at all: stage, commit the row, then
+/// commit the file.
+#[derive(Debug)]
+pub(crate) struct StagedFile {
+    temp: PathBuf,
+    path: PathBuf,
+    dirs: CreatedDirs,
+}
 
-    let written = write_and_sync(&temp_path, path, contents, mode)
-        .and_then(|()| fs::rename(&temp_path, path));
-    if let Err(err) = written {
-        // Best effort: the original error is the one worth reporting.
-        let _ = fs::remove_file(&temp_path);
-        return Err(err);
+impl StagedFile {
+    /// Writes `contents` to a temporary file beside `path`, creating the
+    /// directory if needed.
+    pub(crate) fn write(path: &Path, contents: &[u8]) -> io::Result<Self> {
+        Self::write_mode(path, contents, None)
     }
-    sync_dir(dir)
+
+    /// [`StagedFile::write`] creating the temporary file with `mode` (for
+    /// secrets) instead of the replaced file's permissions.
+    fn write_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<Self> {
+        let Some(file_name) = path.file_name() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} does not name a file", path.display()),
+            ));
+        };
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let dirs = CreatedDirs::create(dir)?;
+        let mut temp_name = file_name.to_os_string();
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let staged = Self {
+            temp: dir.join(temp_name),
+            path: path.to_path_buf(),
+            dirs,
+        };
+        match write_and_sync(&staged.temp, path, contents, mode) {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                staged.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts the file in place (rename, then flush the directory).
+    pub(crate) fn commit(self) -> io::Result<()> {
+        if let Err(e) = fs::rename(&self.temp, &self.path) {
+            self.discard();
+            return Err(e);
+        }
+        sync_parent(&self.path)
+    }
+
+    /// Removes the temporary file and the directories created for it.
+    pub(crate) fn discard(self) {
+        // Best effort: the error that made the caller give up is the one to report.
+        let _ = fs::remove_file(&self.temp);
+        self.dirs.undo();
+    }
+}
+
+/// Directories made by [`CreatedDirs::create`], so a failed change can take
+/// them away again without touching any that existed before.
+#[derive(Debug)]
+pub(crate) struct CreatedDirs {
+    /// The outermost directory that did not exist.
+    top: Option<PathBuf>,
+}
+
+impl CreatedDirs {
+    /// `fs::create_dir_all(dir)`, remembering what it created.
+    pub(crate) fn create(dir: &Path) -> io::Result<Self> {
+        let top = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err())
+            .last()
+            .map(Path::to_path_buf);
+        fs::create_dir_all(dir)?;
+        Ok(Self { top })
+    }
+
+    /// Removes what [`CreatedDirs::create`] made (best effort).
+    pub(crate) fn undo(self) {
+        if let Some(top) = self.top {
+            let _ = fs::remove_dir_all(top);
+        }
+    }
+}
+
+/// A file or directory moved out of the way (to a hidden name beside it)
+/// until a database change commits: then [`SetAside::remove`]; if it fails,
+/// [`SetAside::restore`].
+#[derive(Debug)]
+pub(crate) struct SetAside {
+    original: PathBuf,
+    aside: PathBuf,
+}
+
+impl SetAside {
+    /// Moves `path` aside; `None` when there is nothing at `path`.
+    pub(crate) fn take(path: &Path) -> io::Result<Option<Self>> {
+        let Some(name) = path.file_name() else {
+            return Ok(None);
+        };
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut aside_name = std::ffi::OsString::from(".");
+        aside_name.push(name);
+        aside_name.push(format!(".deleting-{}-{n}", std::process::id()));
+        let aside = path.with_file_name(aside_name);
+        match fs::rename(path, &aside) {
+            Ok(()) => Ok(Some(Self {
+                original: path.to_path_buf(),
+                aside,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts it back where it was.
+    pub(crate) fn restore(self) -> io::Result<()> {
+        fs::rename(&self.aside, &self.original)
+    }
+
+    /// Deletes it for good.
+    pub(crate) fn remove(self) -> io::Result<()> {
+        if fs::symlink_metadata(&self.aside)?.is_dir() {
+            fs::remove_dir_all(&self.aside)
+        } else {
+            fs::remove_file(&self.aside)
+        }
+    }
+
+    /// Where it waits (for messages).
+    pub(crate) fn aside(&self) -> &Path {
+        &self.aside
+    }
 }
 
 /// Writes the temporary file, gives it the permissions of the file it will replace, and
@@ -167,6 +285,14 @@ fn create_file(path: &Path, _mode: Option<u32>) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+/// Flushes the directory holding `path`, so a rename to `path` is durable.
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => sync_dir(Path::new(".")),
+    }
 }
 
 /// Flushes a directory so a rename inside it is durable.

@@ -4,6 +4,7 @@
 
 mod agents;
 mod environments;
+mod idempotency;
 mod mcp;
 mod runs;
 mod settings;
@@ -11,6 +12,7 @@ mod schedules;
 mod users;
 
 pub use agents::AgentChange;
+pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord};
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;

@@ -67,7 +67,7 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
         }
         DbCommand::Migrate { json } => {
             let go_import = context::upgrade_go_database(settings).await?;
-            let station = context::open(settings).await?;
+            let station = context::open_or_create(settings).await?;
             let applied = station.migrate().await?;
             if json.json {
                 output::json(&serde_json::json!({
@@ -94,8 +94,11 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
             force,
             json,
         } => {
-            let src = open_url(&src).await.context("source")?;
-            let dst = open_url(&dst).await.context("destination")?;
+            // A mistyped source must not become a new, empty database.
+            let src = Database::open_existing(&parse_url(&src)?)
+                .await
+                .context("source")?;
+            let dst = parse_url(&dst).context("destination")?;
             let bar = progress_bar();
             let mut on_progress = |p: CopyProgress<'_>| {
                 if let Some(bar) = &bar {
@@ -122,26 +125,21 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
                     })
                     .collect();
                 output::table(&["TABLE", "SOURCE ROWS", "COPIED ROWS"], &rows);
-                println!(
-                    "copied {} to {}: every table verified",
-                    src.url(),
-                    dst.url()
-                );
+                println!("copied {} to {}: every table verified", src.url(), dst);
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// Opens a URL given on the command line; remote ones without a token take
+/// Parses a URL given on the command line; remote ones without a token take
 /// it from DATABASE_AUTH_TOKEN / TURSO_AUTH_TOKEN.
-async fn open_url(raw: &str) -> Result<Database> {
+fn parse_url(raw: &str) -> Result<DatabaseUrl> {
     let token = AUTH_TOKEN_VARS
         .iter()
         .find_map(|v| std::env::var(v).ok())
         .and_then(AuthToken::new);
-    let url = DatabaseUrl::parse(raw)?.with_fallback_token(token);
-    Ok(Database::open(&url).await?)
+    Ok(DatabaseUrl::parse(raw)?.with_fallback_token(token))
 }
 
 fn progress_bar() -> Option<indicatif::ProgressBar> {

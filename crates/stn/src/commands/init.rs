@@ -16,10 +16,18 @@ pub async fn run(settings: &Settings, args: InitArgs) -> Result<ExitCode> {
     let config_path = settings.config_file();
     if !config_path.exists() {
         // Persist a database chosen on the command line; never a token, and
-        // never an environment variable's value (it may carry one).
-        let database_url = (settings.database_source == UrlSource::Flag
-            && !settings.database.is_remote())
-        .then(|| settings.database.redacted());
+        // never an environment variable's value (it may carry one). A
+        // relative path means "here" to the user who typed it, but config.yaml
+        // resolves relative paths against the config dir: store it absolute.
+        let database_url = match settings.database.local_path() {
+            Some(path) if settings.database_source == UrlSource::Flag => Some(
+                std::path::absolute(path)
+                    .with_context(|| format!("cannot resolve {}", path.display()))?
+                    .display()
+                    .to_string(),
+            ),
+            _ => None,
+        };
         ConfigFile {
             database_url,
             ..ConfigFile::default()
@@ -27,7 +35,7 @@ pub async fn run(settings: &Settings, args: InitArgs) -> Result<ExitCode> {
         .save(&config_path)?;
         println!("wrote {}", config_path.display());
     }
-    let station = context::open(settings).await?;
+    let station = context::open_or_create(settings).await?;
     let applied = station.migrate().await?;
     station.store().ensure_environment("default").await?;
     let agents_dir = station.layout().agents_dir("default");

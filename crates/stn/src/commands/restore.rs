@@ -21,6 +21,9 @@ pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> Result<ExitC
         (None, false) => PathBuf::from(&args.target),
         (None, true) => bail!("restoring from a URL needs -o PATH for the output database"),
     };
+    // A process with the database open would keep writing to the replaced
+    // file's unlinked inode: its writes would vanish from both copies.
+    stn_db::ensure_not_in_use(&output)?;
     let mut options = RestoreOptions::new(&output);
     options.txid = args
         .txid

@@ -58,6 +58,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     // start) reach the replica with its first sync.
     let waiter = Arc::new(OnceLock::new());
     let open_options = OpenOptions {
+        must_exist: false,
         checkpoint_externally: replication.is_some(),
         on_commit: replication
             .as_ref()
