@@ -767,7 +767,6 @@ async fn shutdown_ends_within_the_grace_period_whatever_clients_do() {
         took < std::time::Duration::from_secs(2),
         "shutdown took {took:?}"
     );
-    server.stop().await;
 }
 
 /// Issue 9 item 5: a write retried with the same `Idempotency-Key` gets the

@@ -21,8 +21,8 @@ async fn health_answers_503_within_two_seconds_when_the_remote_database_hangs() 
         station,
         listener,
         ServeOptions {
-            require_auth: false,
-            metrics: None,
+            allow_keyless: true,
+            ..ServeOptions::default()
         },
         async {
             let _ = stopped.await;

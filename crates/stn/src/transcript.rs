@@ -20,7 +20,11 @@ pub struct RunWithSteps<'a> {
 
 pub fn print_header(run: &Run) {
     println!("run:       {}", run.id);
-    println!("agent:     {} ({})", text(&run.agent), text(&run.environment));
+    println!(
+        "agent:     {} ({})",
+        text(&run.agent),
+        text(&run.environment)
+    );
     if let Some(parent) = run.parent_run_id {
         println!("parent:    run {parent}");
     }
@@ -41,7 +45,9 @@ pub fn print_step(step: &RunStep) {
                 .unwrap_or_default();
             println!(
                 "[{}] model {} ({} ms{tokens}){mark}",
-                step.seq, text(&step.name), step.duration_ms
+                step.seq,
+                text(&step.name),
+                step.duration_ms
             );
             if let Some(out) = step.output.as_deref().filter(|t| !t.trim().is_empty()) {
                 println!("{}", indent(&block(&clip(out))));
@@ -68,7 +74,9 @@ pub fn print_step(step: &RunStep) {
                 .unwrap_or_default();
             println!(
                 "[{}] {what} {} ({} ms{child}){mark}",
-                step.seq, text(&step.name), step.duration_ms
+                step.seq,
+                text(&step.name),
+                step.duration_ms
             );
             if let Some(input) = &step.input {
                 println!("    args: {}", text(&clip(&input.to_string())));
@@ -92,7 +100,10 @@ pub fn print_end(run: &Run) {
         "steps:     {} model turns, {} tool calls",
         run.steps_taken, run.tools_used
     );
-    println!("model:     {}", text(run.model_name.as_deref().unwrap_or("-")));
+    println!(
+        "model:     {}",
+        text(run.model_name.as_deref().unwrap_or("-"))
+    );
     if let (Some(i), Some(o), Some(t)) = (run.input_tokens, run.output_tokens, run.total_tokens) {
         println!("tokens:    {i} in, {o} out, {t} total");
     }

@@ -104,7 +104,6 @@ pub fn readable_by_others(path: &Path) -> bool {
     }
 }
 
-
 /// A file written and flushed beside its final path but not yet in place:
 /// [`StagedFile::commit`] renames it over the path, [`StagedFile::discard`]
 /// removes it and any directory created for it. Lets a database change and a

@@ -7,8 +7,8 @@ mod environments;
 mod idempotency;
 mod mcp;
 mod runs;
-mod settings;
 mod schedules;
+mod settings;
 mod users;
 
 pub use agents::AgentChange;

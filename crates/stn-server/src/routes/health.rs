@@ -19,7 +19,10 @@ const PING_DEADLINE: Duration = Duration::from_secs(2);
 /// database's path or host.
 pub async fn health(gate: &Gate, headers: &HeaderMap) -> (StatusCode, Json<Value>) {
     let db = gate.station.store().db();
-    let ping = tokio::time::timeout(PING_DEADLINE, db.ping())
+    // One deadline for the ping and for finding out who asks (which reads
+    // the database too): a hung database must not hold the answer.
+    let deadline = tokio::time::Instant::now() + PING_DEADLINE;
+    let ping = tokio::time::timeout_at(deadline, db.ping())
         .await
         .unwrap_or_else(|_| {
             Err(stn_db::DbError::Timeout {
@@ -31,7 +34,9 @@ pub async fn health(gate: &Gate, headers: &HeaderMap) -> (StatusCode, Json<Value
     if let Err(e) = &ping {
         tracing::warn!(error = %e, "health check: database ping failed");
     }
-    let details = identify(gate, headers).await.is_ok();
+    let details = tokio::time::timeout_at(deadline, identify(gate, headers))
+        .await
+        .is_ok_and(|caller| caller.is_ok());
     match (ping, details) {
         (Ok(()), false) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         (Ok(()), true) => (

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result, bail};
-use stn_core::bundle::{self, BundleSource};
 use stn_agent::schedule::Scheduler;
 use stn_agent::{EngineOptions, RunManager};
+use stn_core::bundle::{self, BundleSource};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
