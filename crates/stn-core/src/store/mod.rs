@@ -9,7 +9,7 @@ mod runs;
 mod users;
 
 pub use agents::AgentChange;
-pub use mcp::{McpConfigChange, McpConfigRecord};
+pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
 pub use runs::{NewRun, RunFilter};
 pub use users::{ApiKey, User};
 

@@ -1,10 +1,15 @@
 //! `stn sync [ENV]`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use futures::StreamExt as _;
 use stn_core::config::Settings;
-use stn_core::sync::SyncReport;
+use stn_core::model::McpServerSpec;
+use stn_core::station::Station;
+use stn_core::store::McpToolRecord;
+use stn_core::sync::{McpToolsChange, SyncReport};
 
 use crate::cli::SyncArgs;
 use crate::{context, output};
@@ -22,7 +27,12 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> Result<ExitCode> {
     };
     let mut reports = Vec::new();
     for env in &envs {
-        reports.push(station.sync_environment(env, args.prune).await?);
+        let mut report = station.sync_environment(env, args.prune).await?;
+        if !args.no_discover {
+            let timeout = Duration::from_secs(args.discover_timeout);
+            record_tools(&station, &mut report, timeout).await?;
+        }
+        reports.push(report);
     }
     if args.json.json {
         output::json(&reports)?;
@@ -34,6 +44,90 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> Result<ExitCode> {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// How many MCP servers start at once during discovery.
+const PARALLEL_DISCOVERIES: usize = 4;
+
+/// Starts every MCP server of the environment (placeholders filled), lists
+/// its tools and records them. A server that fails is named in the report's
+/// errors; the others are still recorded.
+async fn record_tools(station: &Station, report: &mut SyncReport, timeout: Duration) -> Result<()> {
+    let env = report.environment.clone();
+    let servers = station.store().list_mcp_servers(Some(&env)).await?;
+    let discoveries: Vec<_> = futures::stream::iter(servers)
+        .map(|server| async move {
+            let listed = match server_spec(&server.spec) {
+                Ok(spec) => stn_mcp::discover(&spec, timeout).await.map_err(|e| {
+                    let hint = e
+                        .hint()
+                        .map(|h| format!(" (hint: {h})"))
+                        .unwrap_or_default();
+                    format!("{e}{hint}")
+                }),
+                Err(e) => Err(e),
+            };
+            (server.spec.name, listed)
+        })
+        .buffer_unordered(PARALLEL_DISCOVERIES)
+        .collect()
+        .await;
+    for (server, listed) in discoveries {
+        match listed {
+            Ok(tools) => {
+                let records: Vec<McpToolRecord> = tools
+                    .into_iter()
+                    .map(|t| McpToolRecord {
+                        name: t.name,
+                        description: t.description,
+                        input_schema: t.input_schema,
+                    })
+                    .collect();
+                let changed = station
+                    .store()
+                    .record_mcp_tools(&env, &server, &records)
+                    .await?;
+                let mut tools: Vec<String> = records.into_iter().map(|t| t.name).collect();
+                tools.sort();
+                report
+                    .mcp_tools
+                    .insert(server, McpToolsChange { tools, changed });
+            }
+            Err(reason) => report.errors.push(format!(
+                "{reason}; its tools were not recorded (`stn sync --no-discover` skips this step)"
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// The stored server definition as stn-mcp takes it.
+fn server_spec(server: &McpServerSpec) -> Result<stn_mcp::ServerSpec, String> {
+    let transport = match (&server.command, &server.url) {
+        (Some(command), _) => stn_mcp::Transport::Stdio {
+            command: command.clone(),
+            args: server.args.clone(),
+            env: server.env.clone(),
+            cwd: None,
+        },
+        (None, Some(url)) => stn_mcp::Transport::Http {
+            url: url
+                .parse()
+                .map_err(|e| format!("MCP server `{}`: invalid url `{url}`: {e}", server.name))?,
+            headers: Vec::new(),
+        },
+        (None, None) => {
+            return Err(format!(
+                "MCP server `{}` has neither a command nor a url",
+                server.name
+            ));
+        }
+    };
+    Ok(stn_mcp::ServerSpec {
+        name: server.name.clone(),
+        transport,
+        call_timeout: stn_mcp::DEFAULT_CALL_TIMEOUT,
     })
 }
 
@@ -73,6 +167,17 @@ fn print_report(report: &SyncReport) {
     }
     for name in &report.agents_without_file {
         println!("  agent {name}: no .prompt file (kept; --prune removes it)");
+    }
+    for (server, change) in &report.mcp_tools {
+        let state = if change.changed {
+            "recorded"
+        } else {
+            "unchanged"
+        };
+        println!(
+            "  mcp server {server}: {} tools {state}",
+            change.tools.len()
+        );
     }
     for error in &report.errors {
         eprintln!("  error: {error}");
