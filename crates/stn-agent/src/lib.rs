@@ -38,4 +38,5 @@ pub use manager::{DEFAULT_MAX_CONCURRENT_RUNS, RunManager, Started};
 pub use mcp_server::AgentTools;
 pub use models::{Models, Resolve};
 pub use names::{normalize, served_agent_tool, sub_agent_tool};
+pub use tools::mcp_server_spec;
 pub use watch::watch;

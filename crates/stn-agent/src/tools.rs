@@ -63,7 +63,7 @@ impl Tools {
         let mut specs = Vec::new();
         for server in servers_for(&servers, &agent.spec.tools) {
             let resolved = engine.station().resolve_mcp_server(server).await?;
-            specs.push(server_spec(&resolved)?);
+            specs.push(mcp_server_spec(&resolved)?);
         }
         let found = engine
             .pool()
@@ -289,7 +289,10 @@ fn servers_for<'a>(servers: &'a [McpServer], wanted: &[String]) -> Vec<&'a McpSe
         .collect()
 }
 
-fn server_spec(spec: &McpServerSpec) -> Result<ServerSpec, AgentError> {
+/// A stored MCP server definition (placeholders already filled, see
+/// `Station::resolve_mcp_server`) as stn-mcp starts it. `stn sync` uses it
+/// for discovery, so runs and sync start a server the same way.
+pub fn mcp_server_spec(spec: &McpServerSpec) -> Result<ServerSpec, AgentError> {
     let transport = match (&spec.command, &spec.url) {
         (Some(command), _) => Transport::Stdio {
             command: command.clone(),

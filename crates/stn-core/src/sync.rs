@@ -31,6 +31,8 @@ pub struct SyncReport {
     pub agents_removed: Vec<String>,
     /// Agents in the database without a file (kept; prune removes them).
     pub agents_without_file: Vec<String>,
+    /// Each MCP server whose tools were listed (discovery) and what changed.
+    pub mcp_tools: BTreeMap<String, McpToolsChange>,
     /// Files that could not be loaded, with the reason. The rest was still applied.
     pub errors: Vec<String>,
 }
@@ -46,7 +48,17 @@ impl SyncReport {
                 .any(|c| *c != McpConfigChange::Unchanged)
             || !self.mcp_configs_removed.is_empty()
             || !self.agents_removed.is_empty()
+            || self.mcp_tools.values().any(|t| t.changed)
     }
+}
+
+/// What listing one MCP server's tools changed in the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct McpToolsChange {
+    /// The tools it offers now.
+    pub tools: Vec<String>,
+    /// False when the database already had exactly these tools.
+    pub changed: bool,
 }
 
 impl Station {

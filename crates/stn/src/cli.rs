@@ -596,6 +596,12 @@ pub struct SyncArgs {
     /// Also delete agents whose .prompt file is gone.
     #[arg(long)]
     pub prune: bool,
+    /// Do not start the MCP servers to record their tools (offline sync).
+    #[arg(long)]
+    pub no_discover: bool,
+    /// Seconds one MCP server may take to start and list its tools.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub discover_timeout: u64,
     #[command(flatten)]
     pub json: JsonFlag,
 }

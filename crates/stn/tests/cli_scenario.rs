@@ -128,7 +128,7 @@ fn scenario(stn: &Stn) {
     )
     .unwrap();
     // A file that cannot load is named; the rest of the environment is still applied.
-    let out = stn.output(&["sync", "staging"]);
+    let out = stn.output(&["sync", "staging", "--no-discover"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -137,12 +137,12 @@ fn scenario(stn: &Stn) {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("agent from-file: created"));
     std::fs::write(staging.join("variables.yml"), "ROOT: /srv\n").unwrap();
-    let out = stn.ok(&["sync", "staging"]);
+    let out = stn.ok(&["sync", "staging", "--no-discover"]);
     assert!(
         out.contains("mcp config web: created") && out.contains("agent from-file: unchanged"),
         "{out}"
     );
-    let again = stn.ok(&["sync", "staging"]);
+    let again = stn.ok(&["sync", "staging", "--no-discover"]);
     assert!(again.contains("up to date"), "sync is idempotent: {again}");
     let agent = stn.json(&["agent", "show", "from-file", "-e", "staging", "--json"]);
     assert_eq!(agent["model"], "gpt-4o");
@@ -160,7 +160,7 @@ fn scenario(stn: &Stn) {
     )
     .unwrap();
     assert!(
-        stn.ok(&["sync", "staging"])
+        stn.ok(&["sync", "staging", "--no-discover"])
             .contains("agent from-file: updated")
     );
     assert_eq!(

@@ -51,7 +51,7 @@ async fn populated() -> Stn {
         r#"{"name":"fs","mcpServers":{"fs":{"command":"npx","args":["-y","server-fs"],"env":{"K":"v"}}}}"#,
     )
     .unwrap();
-    stn.ok(&["sync", "ops"]);
+    stn.ok(&["sync", "ops", "--no-discover"]);
     stn.ok(&["user", "create", "alice", "--admin"]);
     stn.ok(&["apikey", "create", "alice"]);
     let db = Database::open(

@@ -308,10 +308,9 @@ fn links(env: &str, spec: &AgentSpec) -> Vec<Statement> {
     for tool in &spec.tools {
         stmts.push(Statement::new(
             format!(
-                "INSERT INTO agent_tools (agent_id, tool_name, tool_id) VALUES ({AGENT}, ?3, \
-                 (SELECT t.id FROM mcp_tools t JOIN mcp_servers s ON s.id = t.mcp_server_id \
-                  JOIN environments e ON e.id = s.environment_id WHERE e.name = ?1 AND t.name = ?3 \
-                  ORDER BY t.id LIMIT 1)) ON CONFLICT (agent_id, tool_name) DO NOTHING"
+                "INSERT INTO agent_tools (agent_id, tool_name, tool_id) VALUES ({AGENT}, ?3, {}) \
+                 ON CONFLICT (agent_id, tool_name) DO NOTHING",
+                super::mcp::tool_id_sql("?1", "?3")
             ),
             params![env, spec.name.as_str(), tool.as_str()],
         ));

@@ -32,6 +32,29 @@ pub enum McpConfigChange {
     Unchanged,
 }
 
+/// A tool as an MCP server listed it (`stn sync` discovery).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct McpToolRecord {
+    /// The tool's name as the server spells it.
+    pub name: String,
+    /// Its description (may be empty).
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub input_schema: serde_json::Value,
+}
+
+/// SQL for the id of the `mcp_tools` row an agent's `tools:` entry names in
+/// an environment: the tool's own name, or Go's `__name` spelling. `env`
+/// and `tool` are SQL expressions (parameters or columns).
+pub(crate) fn tool_id_sql(env: &str, tool: &str) -> String {
+    format!(
+        "(SELECT t.id FROM mcp_tools t JOIN mcp_servers s ON s.id = t.mcp_server_id \
+          JOIN environments e ON e.id = s.environment_id WHERE e.name = {env} \
+          AND (t.name = {tool} OR ('__' || t.name) = {tool}) \
+          ORDER BY t.name = {tool} DESC, s.name, t.id LIMIT 1)"
+    )
+}
+
 const SELECT: &str = "SELECT s.id, e.name, f.config_name, s.name, s.command, s.args, s.env, s.url, \
     (SELECT json_group_array(name) FROM (SELECT name FROM mcp_tools WHERE mcp_server_id = s.id ORDER BY name)) \
     FROM mcp_servers s JOIN environments e ON e.id = s.environment_id \
@@ -167,6 +190,103 @@ impl Store {
         }
         self.db.batch(stmts).await?;
         Ok(change)
+    }
+
+    /// The tools recorded for one server, by name.
+    pub async fn mcp_tools(&self, env: &str, server: &str) -> Result<Vec<McpToolRecord>> {
+        let rs = self
+            .db
+            .query(
+                "SELECT t.name, t.description, t.input_schema FROM mcp_tools t \
+                 JOIN mcp_servers s ON s.id = t.mcp_server_id JOIN environments e ON e.id = s.environment_id \
+                 WHERE e.name = ?1 AND s.name = ?2 ORDER BY t.name",
+                params![env, server],
+            )
+            .await?;
+        rs.rows
+            .iter()
+            .map(|r| {
+                let schema: Option<String> = r.get(2)?;
+                Ok(McpToolRecord {
+                    name: r.get(0)?,
+                    description: r.get::<Option<String>>(1)?.unwrap_or_default(),
+                    input_schema: schema
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    /// Makes a server's recorded tools exactly `tools` and links the
+    /// environment's agents' `tools:` entries to them by name, in one
+    /// transaction. Returns false (writing nothing) when they were already so.
+    pub async fn record_mcp_tools(
+        &self,
+        env: &str,
+        server: &str,
+        tools: &[McpToolRecord],
+    ) -> Result<bool> {
+        let mut wanted = tools.to_vec();
+        wanted.sort_by(|a, b| a.name.cmp(&b.name));
+        wanted.dedup_by(|a, b| a.name == b.name);
+        if self.mcp_tools(env, server).await? == wanted {
+            return Ok(false);
+        }
+        const SERVER: &str = "(SELECT s.id FROM mcp_servers s JOIN environments e ON e.id = s.environment_id \
+                              WHERE e.name = ?1 AND s.name = ?2)";
+        if self
+            .db
+            .query_opt(&format!("SELECT {SERVER}"), params![env, server])
+            .await?
+            .and_then(|r| r.get::<Option<i64>>(0).ok().flatten())
+            .is_none()
+        {
+            return Err(CoreError::NotFound {
+                what: "MCP server",
+                name: server.to_owned(),
+                place: in_env(env),
+            });
+        }
+        let keep: Vec<&str> = wanted.iter().map(|t| t.name.as_str()).collect();
+        let mut stmts = vec![Statement::new(
+            format!(
+                "DELETE FROM mcp_tools WHERE mcp_server_id = {SERVER} \
+                 AND name NOT IN (SELECT value FROM json_each(?3))"
+            ),
+            params![
+                env,
+                server,
+                serde_json::to_string(&keep).unwrap_or_else(|_| "[]".to_owned())
+            ],
+        )];
+        for tool in &wanted {
+            stmts.push(Statement::new(
+                format!(
+                    "INSERT INTO mcp_tools (mcp_server_id, name, description, input_schema, file_config_id) \
+                     SELECT id, ?3, ?4, ?5, file_config_id FROM mcp_servers WHERE id = {SERVER} \
+                     ON CONFLICT (name, mcp_server_id) DO UPDATE SET description = excluded.description, \
+                     input_schema = excluded.input_schema, updated_at = {NOW}"
+                ),
+                params![
+                    env,
+                    server,
+                    tool.name.as_str(),
+                    tool.description.as_str(),
+                    tool.input_schema.to_string()
+                ],
+            ));
+        }
+        stmts.push(Statement::new(
+            format!(
+                "UPDATE agent_tools SET tool_id = {} WHERE agent_id IN \
+                 (SELECT a.id FROM agents a JOIN environments e ON e.id = a.environment_id WHERE e.name = ?1)",
+                tool_id_sql("?1", "agent_tools.tool_name")
+            ),
+            params![env],
+        ));
+        self.db.batch(stmts).await?;
+        Ok(true)
     }
 
     /// Removes a config file's record with its servers and their tools.

@@ -13,7 +13,7 @@ mod users;
 
 pub use agents::AgentChange;
 pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
-pub use mcp::{McpConfigChange, McpConfigRecord};
+pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;
 pub use users::{ApiKey, User};
