@@ -76,7 +76,11 @@ install_deploy_validators() {
   fi
   if ! command -v systemd-analyze >/dev/null 2>&1; then
     log "installing systemd (for systemd-analyze verify)"
+    apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends systemd >/dev/null
+  fi
+}
+
 # Real MCP servers for stn-mcp's tests (run by the tests themselves, over
 # stdio or on a free loopback port) and the official Python SDK as a client.
 MCP_NPM_PACKAGES=(@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31)
