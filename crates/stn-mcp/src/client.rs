@@ -82,7 +82,14 @@ impl Connection {
                         tools,
                     }),
                     Err(reason) => {
-                        let reason = join(&reason, &child.reason().await);
+                        let why = child.reason().await;
+                        // A server that exited explains itself; the SDK's
+                        // "broken pipe" on the handshake would only add noise.
+                        let reason = if child.exit_status().is_some() {
+                            why
+                        } else {
+                            join(&reason, &why)
+                        };
                         child.terminate().await;
                         Err(failed(reason))
                     }

@@ -25,6 +25,7 @@ fn sync_records_tools_links_agents_and_names_a_failing_server() {
         return;
     };
     let stn = Stn::local();
+    stn.ok(&["init", "--yes"]);
     let env = stn.config_dir().join("environments/default");
     std::fs::create_dir_all(env.join("agents")).unwrap();
     std::fs::write(
