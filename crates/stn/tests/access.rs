@@ -368,7 +368,7 @@ fn mcp_secrets_are_stored_as_references_and_listed_redacted() {
             "env": {"GITHUB_TOKEN": "{{ .API_TOKEN }}", "DB_PASSWORD": "typed-in-json", "MODE": "fast"}}}}"#,
     )
     .unwrap();
-    stn.ok(&["sync", "default"]);
+    stn.ok(&["sync", "default", "--no-discover"]);
 
     let db = stn.config_dir().join("station.db");
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -79,6 +79,13 @@ async fn populated() -> Stn {
     .await
     .unwrap();
     db.execute(
+        "INSERT INTO agent_run_steps (run_id, seq, kind, name, input, output, started_at, duration_ms) \
+         VALUES (1, 1, 'tool', 'read_file', '{\"path\":\"a\"}', 'contents', '2026-12-03T10:00:00Z', 12)",
+        vec![],
+    )
+    .await
+    .unwrap();
+    db.execute(
         "INSERT INTO mcp_tools (mcp_server_id, name, description, input_schema) \
          VALUES ((SELECT id FROM mcp_servers WHERE name = 'fs'), 't1', 'reads', '{\"type\":\"object\"}')",
         vec![],

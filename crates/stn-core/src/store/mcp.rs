@@ -47,11 +47,20 @@ pub struct McpToolRecord {
 /// an environment: the tool's own name, or Go's `__name` spelling. `env`
 /// and `tool` are SQL expressions (parameters or columns).
 pub(crate) fn tool_id_sql(env: &str, tool: &str) -> String {
+    // The exact name first, then Go's `__name`. Two subqueries rather than an
+    // ORDER BY on the outer column: libSQL servers (sqld) refuse a correlated
+    // column in a subquery's ORDER BY inside an UPDATE.
+    let lookup = |name_matches: String| {
+        format!(
+            "(SELECT t.id FROM mcp_tools t JOIN mcp_servers s ON s.id = t.mcp_server_id \
+              JOIN environments e ON e.id = s.environment_id WHERE e.name = {env} \
+              AND {name_matches} ORDER BY s.name, t.id LIMIT 1)"
+        )
+    };
     format!(
-        "(SELECT t.id FROM mcp_tools t JOIN mcp_servers s ON s.id = t.mcp_server_id \
-          JOIN environments e ON e.id = s.environment_id WHERE e.name = {env} \
-          AND (t.name = {tool} OR ('__' || t.name) = {tool}) \
-          ORDER BY t.name = {tool} DESC, s.name, t.id LIMIT 1)"
+        "COALESCE({}, {})",
+        lookup(format!("t.name = {tool}")),
+        lookup(format!("('__' || t.name) = {tool}"))
     )
 }
 

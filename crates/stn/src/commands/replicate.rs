@@ -25,6 +25,7 @@ struct Job {
 }
 
 pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
+    let stop = crate::signals::Shutdown::listen().context("cannot listen for stop signals")?;
     let target = args.replica_url.as_deref();
     let config = replication::load_config_unless_url(&args.config, settings, target)?;
     // Checked before anything starts: a refused address must not leave a replicator behind.
@@ -135,19 +136,19 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     }
 
     let exit: Result<ExitCode> = if args.once {
-        let mut synced = Ok(ExitCode::SUCCESS);
-        for (handle, budget) in handles.iter().zip(&sync_budgets) {
-            // Replica tasks retry for ever; --once gives them the same time
-            // as the final sync of a shutdown, then reports why.
-            match handle.waiter().sync_now_within(*budget).await {
-                Ok(txid) => println!("synced TXID {txid:016x}"),
-                Err(e) => {
-                    synced = Err(e.into());
-                    break;
-                }
+        let sync_all = async {
+            for (handle, budget) in handles.iter().zip(&sync_budgets) {
+                // Replica tasks retry for ever; --once gives them the same time
+                // as the final sync of a shutdown, then reports why.
+                let txid = handle.waiter().sync_now_within(*budget).await?;
+                println!("synced TXID {txid:016x}");
             }
+            Ok(ExitCode::SUCCESS)
+        };
+        tokio::select! {
+            synced = sync_all => synced,
+            () = stop.wait() => Err(anyhow::anyhow!("stopped by a signal before the sync finished")),
         }
-        synced
     } else if let Some(cmd) = args
         .exec
         .as_deref()
@@ -155,7 +156,7 @@ pub async fn run(settings: &Settings, args: ReplicateArgs) -> Result<ExitCode> {
     {
         run_exec(cmd).await
     } else {
-        crate::signals::shutdown().await;
+        stop.wait().await;
         Ok(ExitCode::SUCCESS)
     };
     let _ = stop_metrics.send(());

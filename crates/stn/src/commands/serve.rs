@@ -32,6 +32,7 @@ struct Replication {
 }
 
 pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+    let stop = signals::Shutdown::listen().context("cannot listen for stop signals")?;
     let addr_text = args
         .addr
         .clone()
@@ -149,7 +150,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let shutdown = {
         let manager = manager.clone();
         async move {
-            signals::shutdown().await;
+            stop.wait().await;
             scheduler.stop().await;
             manager.shutdown().await;
         }
