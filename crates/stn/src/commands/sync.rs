@@ -53,7 +53,12 @@ const PARALLEL_DISCOVERIES: usize = 4;
 /// errors; the others are still recorded.
 async fn record_tools(station: &Station, report: &mut SyncReport, timeout: Duration) -> Result<()> {
     let env = report.environment.clone();
-    let servers = station.store().list_mcp_servers(Some(&env)).await?;
+    let servers = match station.store().list_mcp_servers(Some(&env)).await {
+        Ok(servers) => servers,
+        // An environment that could not be synced at all: its report says why.
+        Err(stn_core::CoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let discoveries: Vec<_> = futures::stream::iter(servers)
         .map(|server| async move {
             let listed = match spec_of(station, &server).await {
