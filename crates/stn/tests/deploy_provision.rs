@@ -144,6 +144,114 @@ async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
     assert!(body.contains("team-b"));
 }
 
+/// Names of the agents the API of a local deployment serves.
+async fn served_agents(base: &str) -> Vec<String> {
+    let agents: serde_json::Value = reqwest::get(format!("{base}/api/v1/agents"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A real `stn serve` (the `local` target) on a provisioned namespace,
+/// reached as `http://NS.db.localhost:PORT` (stn-db maps `*.localhost` to
+/// loopback): what is made through its API is in that namespace only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_deployment_serves_from_its_provisioned_namespace() {
+    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
+        jwt: true,
+        namespaces: true,
+    }) else {
+        return;
+    };
+    let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
+    let admin = sqld.admin_url().unwrap();
+    let port = sqld.port();
+    let spec = format!("sqld={admin}");
+    let sqld_url = format!("http://db.localhost:{port}");
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    stn.ok(&[
+        "agent",
+        "create",
+        "helper",
+        "-p",
+        "Help.",
+        "-d",
+        "from the bundle",
+    ]);
+    let provision = [
+        "--provision",
+        &spec,
+        "--jwt-key",
+        &key,
+        "--sqld-url",
+        &sqld_url,
+    ];
+
+    let mut args = vec!["deploy", "default", "--target", "local", "--name", "ns-a"];
+    args.extend(provision);
+    let text = stn.ok(&args);
+    println!("$ stn {}\n{text}", args.join(" "));
+    let status = stn.json(&["deploy", "status", "--json"]);
+    let base = status[0]["url"].as_str().unwrap().to_owned();
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/v1/agents"))
+        .json(&serde_json::json!({"name": "via-api", "prompt": "You help.", "description": "made through the API"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    assert_eq!(served_agents(&base).await, ["helper", "via-api"]);
+
+    // B: another deployment on the same sqld (artifacts only).
+    let out = tempfile::tempdir().unwrap();
+    let out_text = out.path().to_string_lossy().into_owned();
+    let mut args = vec![
+        "deploy", "default", "--target", "compose", "--name", "ns-b", "-o", &out_text,
+    ];
+    args.extend(provision);
+    stn.ok(&args);
+
+    let a = env_file(&stn.config_dir().join("deployments/ns-a/secrets.env"));
+    let b = env_file(&out.path().join("station.env"));
+    let query = "SELECT name FROM agents ORDER BY name";
+    let (code, body) = pipeline(port, "ns-a", &a["DATABASE_AUTH_TOKEN"], query).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("via-api") && body.contains("helper"),
+        "{body}"
+    );
+    let (code, body) = pipeline(port, "ns-a", &b["DATABASE_AUTH_TOKEN"], query).await;
+    println!("B's token on A's namespace: {code} {body}");
+    assert_eq!(code, 404, "{body}");
+    let (_, body) = pipeline(port, "ns-b", &b["DATABASE_AUTH_TOKEN"], query).await;
+    assert!(
+        !body.contains("via-api"),
+        "B's namespace holds nothing of A: {body}"
+    );
+
+    // A redeploy serves the same namespace: the agent made through the API stays.
+    let mut args = vec!["deploy", "default", "--target", "local", "--name", "ns-a"];
+    args.extend(provision);
+    stn.ok(&args);
+    assert_eq!(served_agents(&base).await, ["helper", "via-api"]);
+
+    stn.ok(&["deploy", "destroy", "ns-a"]);
+    stn.ok(&["deploy", "destroy", "ns-b"]);
+    let (code, _) = pipeline(port, "ns-a", &a["DATABASE_AUTH_TOKEN"], "SELECT 1").await;
+    assert_eq!(code, 404, "destroy deleted A's namespace");
+}
+
 #[test]
 fn sqld_provisioning_without_a_key_creates_nothing() {
     let stn = Stn::local();
