@@ -371,3 +371,87 @@ fn deploy_without_a_persistence_choice_is_refused() {
         "nothing written"
     );
 }
+
+/// `stn deploy logs -f` that ends with the test, whatever happens.
+struct Follower(std::process::Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Destroys the deployment when the test ends, also when it fails: its
+/// supervisor is detached and would outlive the test.
+struct Destroy<'a>(&'a Stn, &'a str);
+
+impl Drop for Destroy<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.output(&["deploy", "destroy", self.1]);
+    }
+}
+
+#[test]
+fn deploy_logs_follow_prints_what_the_next_server_logs() {
+    use std::io::BufRead as _;
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let name = "followed";
+    let deploy = [
+        "deploy",
+        "default",
+        "--target",
+        "local",
+        "--name",
+        name,
+        "--ephemeral",
+    ];
+    stn.ok(&deploy);
+    let _destroy = Destroy(&stn, name);
+    let mut follower = Follower(
+        stn.command(&["deploy", "logs", name, "-f", "-n", "1"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = follower.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The redeploy stops the first server (which logs it) and starts
+    // another: lines written after `logs -f` began.
+    stn.ok(&deploy);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let started_again = |seen: &[String]| {
+        let stop = seen
+            .iter()
+            .position(|l| l.contains("shutdown signal received"));
+        stop.is_some_and(|i| seen[i..].iter().any(|l| l.contains("serving the HTTP API")))
+    };
+    while !started_again(&seen) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the new server's log did not show up:\n{}", seen.join("\n")),
+        }
+    }
+    // Interrupted, it ends cleanly.
+    std::process::Command::new("kill")
+        .args(["-INT", &follower.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        stn_testkit::wait_until(Duration::from_secs(10), || {
+            follower.0.try_wait().unwrap().is_some_and(|s| s.success())
+        }),
+        "`stn deploy logs -f` did not end with exit 0 on SIGINT"
+    );
+}
