@@ -3,34 +3,15 @@
 //! and `--apply` for Fly through a recording stand-in for flyctl on PATH.
 
 mod common;
+mod deploy_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Stn;
+use deploy_support::{VARIABLE, env_file, environment};
 
 const TOKEN: &str = "secret-token-that-must-not-leak";
-/// The value of the variable the environment's MCP config uses.
-const VARIABLE: &str = "variable-value-that-is-a-secret";
-
-/// `default` with an agent and an MCP config using a variable from
-/// `variables.yml`: what the deployment's bundle must carry (and not carry).
-fn environment(stn: &Stn) {
-    stn.ok(&["init"]);
-    stn.ok(&["agent", "create", "helper", "-p", "Help.", "-d", "deployed"]);
-    let env = stn.config_dir().join("environments/default");
-    std::fs::write(
-        env.join("files.json"),
-        r#"{"name": "files", "mcpServers": {"files": {"command": "mcp-files", "args": ["{{ .FILES_TOKEN }}"]}}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        env.join("variables.yml"),
-        format!("FILES_TOKEN: {VARIABLE}\n"),
-    )
-    .unwrap();
-}
-
 /// A config dir with the `default` environment and a deploy into `out`.
 fn deploy(target: &str, persistence: &[&str], extra: &[&str]) -> (Stn, tempfile::TempDir) {
     let stn = Stn::local();
@@ -70,12 +51,10 @@ fn validate(program: &str, args: &[&str]) -> String {
 }
 
 /// The generated admin key in the env file.
-fn bootstrap_key(env_file: &Path) -> String {
-    let text = std::fs::read_to_string(env_file).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("STN_BOOTSTRAP_API_KEY="))
+fn bootstrap_key(env_file_path: &Path) -> String {
+    env_file(env_file_path)
+        .remove("STN_BOOTSTRAP_API_KEY")
         .expect("the env file holds the bootstrap key")
-        .to_owned()
 }
 
 /// No file but the 0600 env file holds the token, the variable's value and

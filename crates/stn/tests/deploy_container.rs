@@ -5,31 +5,19 @@
 //! hash of the bootstrap admin key, so it could listen off loopback.
 
 mod common;
+mod deploy_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{Server, Stn};
-
-const VARIABLE: &str = "variable-value-that-is-a-secret";
+use deploy_support::{VARIABLE, agent_names, create_agent, env_file, environment, get_agents};
 
 /// The deploying side: `default` with an agent and an MCP config using a
 /// variable, deployed as compose files into `out`.
 fn deploy_compose(out: &Path) {
     let stn = Stn::local();
-    stn.ok(&["init"]);
-    stn.ok(&["agent", "create", "helper", "-p", "Help.", "-d", "deployed"]);
-    let env = stn.config_dir().join("environments/default");
-    std::fs::write(
-        env.join("files.json"),
-        r#"{"name": "files", "mcpServers": {"files": {"command": "mcp-files", "args": ["{{ .FILES_TOKEN }}"]}}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        env.join("variables.yml"),
-        format!("FILES_TOKEN: {VARIABLE}\n"),
-    )
-    .unwrap();
+    environment(&stn);
     let printed = stn.ok(&[
         "deploy",
         "default",
@@ -73,20 +61,8 @@ fn container_env(out: &Path) -> BTreeMap<String, String> {
     for var in ["STATION_CONFIG_DIR", "DATABASE_URL", "STN_ADDR"] {
         env.remove(var);
     }
-    let secrets = std::fs::read_to_string(out.join("station.env")).unwrap();
-    for line in secrets.lines().filter(|l| !l.starts_with('#')) {
-        let (k, v) = line.split_once('=').unwrap();
-        env.insert(k.to_owned(), v.to_owned());
-    }
+    env.extend(env_file(&out.join("station.env")));
     env
-}
-
-async fn get_agents(base: &str, key: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(format!("{base}/api/v1/agents"));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    request.send().await.unwrap()
 }
 
 #[tokio::test]
@@ -111,23 +87,13 @@ async fn a_compose_instance_starts_with_the_bundle_and_the_bootstrap_key() {
         401,
         "with a key stored, no request goes without one"
     );
-    let agents: serde_json::Value = get_agents(&base, Some(&key)).await.json().await.unwrap();
-    let names: Vec<&str> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["helper"], "the bundle's agent is served");
+    assert_eq!(
+        agent_names(&base, Some(&key)).await,
+        ["helper"],
+        "the bundle's agent is served"
+    );
     // Creating is for admins only.
-    let created = reqwest::Client::new()
-        .post(format!("{base}/api/v1/agents"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"name": "via-api", "prompt": "You help.", "description": "made with the bootstrap key"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    create_agent(&base, Some(&key), "via-api").await;
 
     // A restart stores nothing twice and the key still works.
     server.stop();

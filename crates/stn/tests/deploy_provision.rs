@@ -3,22 +3,13 @@
 //! its documented shapes (the API cannot be reached from these machines).
 
 mod common;
+mod deploy_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use common::Stn;
-
-/// `KEY=VALUE` lines of an env file.
-fn env_file(path: &std::path::Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
+use deploy_support::{agent_names, create_agent, env_file};
 
 /// One Hrana pipeline request to namespace `ns` (by Host header, as sqld routes).
 async fn pipeline(port: u16, ns: &str, token: &str, sql: &str) -> (u16, String) {
@@ -144,24 +135,6 @@ async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
     assert!(body.contains("team-b"));
 }
 
-/// Names of the agents the API of a local deployment serves.
-async fn served_agents(base: &str) -> Vec<String> {
-    let agents: serde_json::Value = reqwest::get(format!("{base}/api/v1/agents"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A real `stn serve` (the `local` target) on a provisioned namespace,
 /// reached as `http://NS.db.localhost:PORT` (stn-db maps `*.localhost` to
 /// loopback): what is made through its API is in that namespace only.
@@ -204,14 +177,8 @@ async fn a_local_deployment_serves_from_its_provisioned_namespace() {
     println!("$ stn {}\n{text}", args.join(" "));
     let status = stn.json(&["deploy", "status", "--json"]);
     let base = status[0]["url"].as_str().unwrap().to_owned();
-    let created = reqwest::Client::new()
-        .post(format!("{base}/api/v1/agents"))
-        .json(&serde_json::json!({"name": "via-api", "prompt": "You help.", "description": "made through the API"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-    assert_eq!(served_agents(&base).await, ["helper", "via-api"]);
+    create_agent(&base, None, "via-api").await;
+    assert_eq!(agent_names(&base, None).await, ["helper", "via-api"]);
 
     // B: another deployment on the same sqld (artifacts only).
     let out = tempfile::tempdir().unwrap();
@@ -244,7 +211,7 @@ async fn a_local_deployment_serves_from_its_provisioned_namespace() {
     let mut args = vec!["deploy", "default", "--target", "local", "--name", "ns-a"];
     args.extend(provision);
     stn.ok(&args);
-    assert_eq!(served_agents(&base).await, ["helper", "via-api"]);
+    assert_eq!(agent_names(&base, None).await, ["helper", "via-api"]);
 
     stn.ok(&["deploy", "destroy", "ns-a"]);
     stn.ok(&["deploy", "destroy", "ns-b"]);
