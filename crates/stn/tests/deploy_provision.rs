@@ -40,16 +40,23 @@ fn state(stn: &Stn, name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
-    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
+/// A real sqld with JWTs and namespaces, the operator's private key file
+/// and the admin API's URL.
+fn namespaced_sqld() -> Option<(stn_testkit::Sqld, String, String)> {
+    let sqld = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
         jwt: true,
         namespaces: true,
-    }) else {
-        return;
-    };
+    })?;
     let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
     let admin = sqld.admin_url().unwrap();
+    Some((sqld, key, admin))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
+    let Some((sqld, key, admin)) = namespaced_sqld() else {
+        return;
+    };
     let stn = Stn::local();
     stn.ok(&["init"]);
     let out_dir = tempfile::tempdir().unwrap();
@@ -140,14 +147,9 @@ async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
 /// loopback): what is made through its API is in that namespace only.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_local_deployment_serves_from_its_provisioned_namespace() {
-    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
-        jwt: true,
-        namespaces: true,
-    }) else {
+    let Some((sqld, key, admin)) = namespaced_sqld() else {
         return;
     };
-    let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
-    let admin = sqld.admin_url().unwrap();
     let port = sqld.port();
     let spec = format!("sqld={admin}");
     let sqld_url = format!("http://db.localhost:{port}");
