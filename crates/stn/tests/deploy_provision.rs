@@ -221,6 +221,81 @@ async fn a_local_deployment_serves_from_its_provisioned_namespace() {
     assert_eq!(code, 404, "destroy deleted A's namespace");
 }
 
+/// sqld's admin API behind `--admin-auth-key`: refused with a hint
+/// without `LIBSQL_ADMIN_AUTH_KEY`, provisioned and deleted with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqld_admin_api_with_an_auth_key() {
+    const ADMIN_KEY: &str = "admin-key-that-must-not-leak";
+    let options = stn_testkit::SqldOptions {
+        jwt: true,
+        namespaces: true,
+    };
+    let Some(sqld) = stn_testkit::Sqld::start_with_admin_auth_key(options, ADMIN_KEY) else {
+        return;
+    };
+    let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
+    let spec = format!("sqld={}", sqld.admin_url().unwrap());
+    let sqld_url = format!("http://db.localhost:{}", sqld.port());
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let out = tempfile::tempdir().unwrap();
+    let out_text = out.path().to_string_lossy().into_owned();
+    let args = [
+        "deploy",
+        "default",
+        "--target",
+        "compose",
+        "--name",
+        "guarded",
+        "-o",
+        &out_text,
+        "--provision",
+        &spec,
+        "--jwt-key",
+        &key,
+        "--sqld-url",
+        &sqld_url,
+    ];
+    let err = stn.fails(&args, 1);
+    assert!(
+        err.contains("sqld refused to create namespace guarded")
+            && err.contains("hint:")
+            && err.contains("LIBSQL_ADMIN_AUTH_KEY"),
+        "{err}"
+    );
+
+    let output = stn
+        .command(&args)
+        .env("LIBSQL_ADMIN_AUTH_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(
+        !text.contains(ADMIN_KEY),
+        "the admin key is printed: {text}"
+    );
+    let token = env_file(&out.path().join("station.env"))["DATABASE_AUTH_TOKEN"].clone();
+    let (code, body) = pipeline(sqld.port(), "guarded", &token, "SELECT 1").await;
+    assert_eq!(code, 200, "{body}");
+
+    let err = stn.fails(&["deploy", "destroy", "guarded"], 1);
+    assert!(err.contains("LIBSQL_ADMIN_AUTH_KEY"), "{err}");
+    stn.command(&["deploy", "destroy", "guarded"])
+        .env("LIBSQL_ADMIN_AUTH_KEY", ADMIN_KEY)
+        .status()
+        .unwrap()
+        .success()
+        .then_some(())
+        .expect("destroy with the admin key");
+    let (code, _) = pipeline(sqld.port(), "guarded", &token, "SELECT 1").await;
+    assert_eq!(code, 404, "destroy deleted the namespace");
+}
+
 #[test]
 fn sqld_provisioning_without_a_key_creates_nothing() {
     let stn = Stn::local();
