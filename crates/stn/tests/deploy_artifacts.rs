@@ -379,7 +379,7 @@ fn fly_apply_runs_flyctl_with_secrets_on_stdin() {
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("flyctl.log");
     let script = format!(
-        "#!/bin/sh\necho \"ARGV $*\" >> '{log}'\ncase \"$1 $2\" in\n  'status --app') exit 1 ;;\n  'secrets import') echo STDIN >> '{log}'; cat >> '{log}' ;;\n  'volumes list') echo '[]' ;;\nesac\nexit 0\n",
+        "#!/bin/sh\necho \"ARGV $*\" >> '{log}'\ncase \"$1 $2\" in\n  'status --app') exit 1 ;;\n  'secrets import') echo STDIN >> '{log}'; cat >> '{log}' ;;\n  'volumes list') echo '[]' ;;\n  'deploy --app') echo \"CWD $PWD\" >> '{log}' ;;\nesac\nexit 0\n",
         log = log.display()
     );
     let flyctl = bin.path().join("flyctl");
@@ -443,6 +443,8 @@ fn fly_apply_runs_flyctl_with_secrets_on_stdin() {
                 "ARGV deploy --app acme --config {} --ha=false",
                 fly_toml.display()
             ),
+            // Where `[[files]] local_path` (the bundle) is found.
+            format!("CWD {}", out.path().display()),
         ]
     );
     let fly = parse_toml(&python, &fly_toml);
