@@ -451,3 +451,26 @@ fn fly_apply_runs_flyctl_with_secrets_on_stdin() {
     assert_eq!(fly["env"]["DATABASE_URL"], "libsql://acme.turso.io");
     assert!(!std::fs::read_to_string(&fly_toml).unwrap().contains(TOKEN));
 }
+
+#[test]
+fn a_redeploy_keeps_the_bootstrap_key() {
+    let (stn, out) = deploy("compose", &["--ephemeral"], &[]);
+    let first = bootstrap_key(&out.path().join("station.env"));
+    let out_text = out.path().to_string_lossy().into_owned();
+    stn.ok(&[
+        "deploy",
+        "default",
+        "--target",
+        "compose",
+        "--name",
+        "acme",
+        "-o",
+        &out_text,
+        "--ephemeral",
+    ]);
+    assert_eq!(
+        bootstrap_key(&out.path().join("station.env")),
+        first,
+        "the instance stored the first key's hash: a new key would lock the user out"
+    );
+}

@@ -294,33 +294,18 @@ async fn deploy(
         (None, _) => dep.dir.join(target_name(target)),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    // `--database` names the deployment's database; the bundle comes from
-    // this config dir's own.
-    let own = if database_flag_given {
-        Settings::resolve(
-            &Overrides {
-                config_dir: Some(settings.config_dir.clone()),
-                database: None,
-            },
-            &|var| std::env::var(var).ok(),
-        )?
-    } else {
-        settings.clone()
-    };
+    let own = own_settings(settings, database_flag_given)?;
     let env_bundle = bundle::create(&own, &environment, &out.join(bundle::FILE_NAME)).await?;
     bundle::warn_missing(&environment, &env_bundle);
     for (key, value) in &env_bundle.variables {
         set(&mut secrets, key, value.clone());
     }
-    // Off loopback `stn serve` needs an API key: the instance stores the
-    // hash of this one on its first start. Kept across redeploys.
     if target != DeployTarget::Local {
-        let key = previous_secrets
-            .iter()
-            .find(|(k, _)| k == BOOTSTRAP_KEY_VAR)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(stn_core::store::new_api_key);
-        set(&mut secrets, BOOTSTRAP_KEY_VAR, key);
+        set(
+            &mut secrets,
+            BOOTSTRAP_KEY_VAR,
+            bootstrap_key(&previous_secrets),
+        );
     }
     dep.write_secrets(&secrets)?;
 
@@ -337,6 +322,31 @@ async fn deploy(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The deploying config dir's settings: with the global `--database`
+/// naming the deployment's database, resolved again without it.
+fn own_settings(settings: &Settings, database_flag_given: bool) -> Result<Settings> {
+    if !database_flag_given {
+        return Ok(settings.clone());
+    }
+    let overrides = Overrides {
+        config_dir: Some(settings.config_dir.clone()),
+        database: None,
+    };
+    Ok(Settings::resolve(&overrides, &|var| {
+        std::env::var(var).ok()
+    })?)
+}
+
+/// The admin key an instance off loopback needs (`stn serve` stores its
+/// hash on first start): the one deployed before, else a new one.
+fn bootstrap_key(previous_secrets: &[(String, String)]) -> String {
+    previous_secrets
+        .iter()
+        .find(|(k, _)| k == BOOTSTRAP_KEY_VAR)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(stn_core::store::new_api_key)
 }
 
 /// Sets `key` in `secrets`, replacing an earlier value.
