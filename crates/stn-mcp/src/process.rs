@@ -98,6 +98,43 @@ pub(crate) struct Spawned {
     pub(crate) stdin: ChildStdin,
 }
 
+/// The variables a server inherits from us; everything else it needs comes
+/// from its config's `env`. Our own environment holds database tokens, model
+/// API keys and cloud credentials, which a third-party server must not see
+/// (the official MCP SDKs inherit a similar short list for the same reason).
+const INHERITED_ENV: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "SHELL",
+    "TERM",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_RUNTIME_DIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+fn inherited_env() -> impl Iterator<Item = (&'static str, std::ffi::OsString)> {
+    INHERITED_ENV
+        .iter()
+        .filter_map(|name| Some((*name, std::env::var_os(name)?)))
+}
+
 /// Starts the server of a stdio transport in a new process group.
 pub(crate) fn spawn(
     server: &str,
@@ -121,6 +158,8 @@ pub(crate) fn spawn(
     }
     let mut cmd = Command::new(command);
     cmd.args(args)
+        .env_clear()
+        .envs(inherited_env())
         .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -383,5 +383,10 @@ async fn stdio_env_and_cwd_reach_the_server() {
         .await
         .unwrap();
     assert!(out.text.contains("42-secret"), "{}", out.text);
+    // What the server needs to run is inherited; the rest of our
+    // environment (tokens, keys; here cargo's variables) is not.
+    assert!(out.text.contains("\"PATH\""), "{}", out.text);
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    assert!(!out.text.contains("CARGO_MANIFEST_DIR"), "{}", out.text);
     pool.shutdown().await;
 }
