@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod context;
+mod listen;
 mod metrics;
 mod output;
 mod replication;

@@ -498,3 +498,121 @@ fn replicate_refuses_public_metrics_without_an_opt_in() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--metrics-allow-remote"), "{stderr}");
 }
+
+/// `--metrics-addr localhost:PORT` is the IPv4 loopback, as `serve --addr`.
+#[test]
+fn replicate_serves_metrics_on_localhost() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stn = Stn::local();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+        .unwrap();
+    let replica = format!("file://{}", dir.path().join("replica").display());
+    let port = stn_testkit::free_port();
+    let log = dir.path().join("replicate.log");
+    let child = stn
+        .command(&[
+            "replicate",
+            db.to_str().unwrap(),
+            &replica,
+            "--metrics-addr",
+            &format!("localhost:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let guard = Kill(child);
+    let up = stn_testkit::wait_for_http_ok(port, "/metrics", Duration::from_secs(20));
+    drop(guard);
+    assert!(up, "{}", std::fs::read_to_string(&log).unwrap());
+}
+
+/// A count of 0 would serve nothing: a usage error naming the flag.
+#[test]
+fn serve_refuses_zero_connections_or_runs() {
+    let stn = Stn::local();
+    for flag in ["--max-connections", "--max-concurrent-runs"] {
+        let stderr = stn.fails(&["serve", flag, "0"], 2);
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    let mut cmd = stn.command(&["serve"]);
+    let out = cmd.env("STN_MAX_CONNECTIONS", "0").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-connections"));
+}
+
+#[test]
+fn users_and_api_keys_are_listed_and_users_deleted() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let alice_key = key_for(&stn, "alice", true);
+    let _ = key_for(&stn, "bob", false);
+    stn.ok(&["apikey", "create", "bob", "--name", "ci"]);
+
+    let users = stn.json(&["user", "list", "--json"]);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "console"]);
+    assert_eq!(users[0]["is_admin"], true);
+    assert_eq!(users[1]["is_admin"], false);
+    assert_eq!(users[1]["api_keys"], 2);
+    let text = stn.ok(&["user", "list"]);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("bob"), "{text}");
+
+    let keys = stn.json(&["apikey", "list", "--json"]);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[0]["user"], "bob");
+    assert_eq!(keys[0]["name"], "ci");
+    assert!(alice_key.starts_with(keys[2]["prefix"].as_str().unwrap()));
+    let fields: Vec<&String> = keys[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        ["created_at", "id", "name", "prefix", "revoked_at", "user"]
+    );
+    // Neither the key nor anything longer than its prefix is printed.
+    let text = stn.ok(&["apikey", "list"]);
+    let listed = format!("{text}{}", stn.ok(&["apikey", "list", "--json"]));
+    assert!(!listed.contains(&alice_key), "{listed}");
+    assert!(!listed.contains(&alice_key[..20]), "{listed}");
+
+    // Without a terminal and without --yes nothing is deleted.
+    let stderr = stn.fails(&["user", "delete", "bob"], 1);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let stderr = stn.fails(&["user", "delete", "console", "--yes"], 2);
+    assert!(stderr.contains("built in"), "{stderr}");
+    let stderr = stn.fails(&["user", "delete", "alice", "--yes"], 2);
+    assert!(stderr.contains("last admin"), "{stderr}");
+    stn.fails(&["user", "delete", "nobody", "--yes"], 1);
+
+    stn.ok(&["user", "delete", "bob", "--yes"]);
+    let keys = stn.json(&["apikey", "list", "--json"]);
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        1,
+        "bob's keys went with him"
+    );
+    // With a second admin, the first may go.
+    stn.ok(&["user", "create", "carol", "--admin"]);
+    stn.ok(&["user", "delete", "alice", "--yes"]);
+    let users = stn.json(&["user", "list", "--json"]).to_string();
+    assert!(
+        !users.contains("alice") && users.contains("carol"),
+        "{users}"
+    );
+}

@@ -67,6 +67,40 @@ fn a_remote_database_that_never_answers_fails_within_the_request_timeout() {
     assert!(stderr.contains("hint:"), "{stderr}");
 }
 
+/// `stn db copy` gets the CLI's deadlines (STN_DB_TIMEOUT) for a remote
+/// source and a remote destination alike, not a library default.
+#[test]
+fn db_copy_gives_up_on_a_remote_database_that_never_answers() {
+    let hung = stn_testkit::silent_listener();
+    let url = format!("http://127.0.0.1:{}", hung.local_addr().unwrap().port());
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let local = stn.config_dir().join("station.db");
+    let copy = stn.config_dir().join("copy.db");
+    for (src, dst) in [
+        (url.as_str(), copy.to_str().unwrap()),
+        (local.to_str().unwrap(), url.as_str()),
+    ] {
+        let mut cmd = stn.command(&["db", "copy", src, dst, "--force"]);
+        cmd.env("STN_DB_TIMEOUT", "1");
+        let started = Instant::now();
+        let out = run_within(cmd, Duration::from_secs(60));
+        let elapsed = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "{src} -> {dst}: {elapsed:?}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&url), "{stderr}");
+        assert!(stderr.contains("did not answer within 1 s"), "{stderr}");
+    }
+    assert!(
+        !copy.exists(),
+        "nothing copied from a source that never answered"
+    );
+}
+
 /// A small SQLite database in WAL mode with one committed row.
 fn wal_database(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("app.db");

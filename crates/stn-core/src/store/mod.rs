@@ -16,7 +16,7 @@ pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;
-pub use users::{ApiKey, User};
+pub use users::{ApiKey, ApiKeySummary, User, UserSummary};
 pub(crate) use users::{hash_key, key_prefix};
 
 use stn_db::Database;
