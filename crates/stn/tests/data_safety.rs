@@ -222,7 +222,7 @@ fn behind_barrier(stn: &Stn, barrier: &std::path::Path, args: &[&str]) -> std::p
 // holds exclusively) and released together, so they reach the switch to
 // WAL and the first migration at the same moment. The race is narrow: with
 // the retry in stn_db's `open_writer` removed, this failed ("database is
-// locked") in one of four runs here, never without the barrier.
+// locked") in one of four runs here.
 #[test]
 fn parallel_migrates_on_a_new_database_all_succeed() {
     const ROUNDS: usize = 10;
