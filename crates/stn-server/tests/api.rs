@@ -10,6 +10,7 @@ use stn_core::store::NewRun;
 use stn_core::{Layout, Station};
 use stn_db::{Database, DatabaseUrl};
 use stn_server::{ServeOptions, serve};
+use stn_testkit::send_json as send;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -106,19 +107,6 @@ fn local() -> ServeOptions {
         allow_keyless: true,
         ..ServeOptions::default()
     }
-}
-
-/// Sends a request; returns the status and the JSON body (`null` when empty).
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let text = response.text().await.expect("response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
 }
 
 /// Asserts the stable error shape and code.

@@ -11,27 +11,11 @@ use std::time::{Duration, Instant};
 use common::{Server, Stn};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HOST};
-use serde_json::{Value, json};
+use serde_json::json;
+use stn_testkit::send_json as send;
 
 fn start(stn: &Stn, args: &[&str], env: &[(&str, &str)]) -> Server {
     Server::start(stn, args, env, &stn.config_dir().join("serve.log"))
-}
-
-fn base(server: &Server) -> String {
-    format!("http://127.0.0.1:{}", server.port)
-}
-
-/// Sends a request; returns the status and the JSON body (`null` when empty).
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let text = response.text().await.expect("response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
 }
 
 /// `stn user create NAME [--admin]` then `stn apikey create NAME`: the key.
@@ -57,7 +41,7 @@ async fn a_key_created_while_serving_is_required_on_the_next_request() {
     let stn = Stn::local();
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let envs = format!("{}/api/v1/environments", base(&server));
+    let envs = format!("{}/api/v1/environments", server.base());
     let (status, _) = send(http.get(&envs)).await;
     assert_eq!(status, StatusCode::OK, "no keys yet: loopback needs none");
 
@@ -67,7 +51,7 @@ async fn a_key_created_while_serving_is_required_on_the_next_request() {
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, _) = send(http.post(&envs).json(&json!({"name": "sneaky"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = send(http.get(format!("{}/metrics", base(&server)))).await;
+    let (status, _) = send(http.get(format!("{}/metrics", server.base()))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (status, body) = send(http.get(&envs).header(AUTHORIZATION, bearer(&key))).await;
@@ -93,7 +77,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
     let http = reqwest::Client::new();
     let port = server.port;
     for path in ["/health", "/metrics", "/api/v1/environments", "/nowhere"] {
-        let url = format!("{}{path}", base(&server));
+        let url = format!("{}{path}", server.base());
         let (status, body) =
             send(http.get(&url).header(HOST, format!("evil.example:{port}"))).await;
         assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{path}: {body}");
@@ -102,7 +86,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
         assert!(message.contains("--allowed-host"), "{message}");
         assert!(message.contains("STN_ALLOWED_HOSTS"), "{message}");
     }
-    let url = format!("{}/api/v1/environments/default", base(&server));
+    let url = format!("{}/api/v1/environments/default", server.base());
     let (status, _) = send(http.delete(&url).header(HOST, "evil.example")).await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
     assert!(stn.ok(&["env", "list"]).contains("default"));
@@ -115,7 +99,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
         format!("[::1]:{port}"),
         "station.example:443".to_owned(),
     ] {
-        let url = format!("{}/api/v1/environments", base(&server));
+        let url = format!("{}/api/v1/environments", server.base());
         let (status, body) = send(http.get(&url).header(HOST, &host)).await;
         assert_eq!(status, StatusCode::OK, "Host {host}: {body}");
     }
@@ -133,7 +117,7 @@ async fn allowed_hosts_come_from_the_environment_and_config_yaml() {
     let http = reqwest::Client::new();
 
     let server = start(&stn, &[], &[("STN_ALLOWED_HOSTS", "a.example,b.example")]);
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     for (host, expected) in [
         ("a.example", StatusCode::OK),
         ("b.example:8585", StatusCode::OK),
@@ -145,7 +129,7 @@ async fn allowed_hosts_come_from_the_environment_and_config_yaml() {
     drop(server);
 
     let server = start(&stn, &[], &[]);
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     let (status, _) = send(http.get(&url).header(HOST, "from-config.example")).await;
     assert_eq!(status, StatusCode::OK, "allowed_hosts in config.yaml");
     let (status, _) = send(http.get(&url).header(HOST, "a.example")).await;
@@ -170,7 +154,7 @@ async fn non_admin_keys_read_and_cannot_change_anything() {
     let reader = key_for(&stn, "bob", false);
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let api = |path: &str| format!("{}/api/v1{path}", base(&server));
+    let api = |path: &str| format!("{}/api/v1{path}", server.base());
     let agent_id = stn.json(&["agent", "show", "helper", "--json"])["id"]
         .as_i64()
         .unwrap();
@@ -251,7 +235,7 @@ async fn a_slow_client_does_not_hold_sigterm_or_the_final_sync() {
     let http = reqwest::Client::new();
     let _slow = half_request(server.port);
     let (status, body) = send(
-        http.post(format!("{}/api/v1/environments", base(&server)))
+        http.post(format!("{}/api/v1/environments", server.base()))
             .json(&json!({"name": "last-write"})),
     )
     .await;
@@ -412,7 +396,7 @@ async fn health_shows_details_only_with_a_valid_key() {
     let key = key_for(&stn, "ops", true);
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     let (status, body) = send(http.get(&url)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ok"}));
