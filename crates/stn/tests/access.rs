@@ -457,11 +457,7 @@ fn control_characters_are_escaped_on_a_terminal_and_exact_in_json() {
 fn replicate_refuses_public_metrics_without_an_opt_in() {
     let stn = Stn::local();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
-        .unwrap();
+    let db = common::wal_database(dir.path());
     let replica = format!("file://{}", dir.path().join("replica").display());
     let addr = format!("0.0.0.0:{}", stn_testkit::free_port());
     let child = stn
@@ -486,20 +482,9 @@ fn replicate_refuses_public_metrics_without_an_opt_in() {
 /// `--metrics-addr localhost:PORT` is the IPv4 loopback, as `serve --addr`.
 #[test]
 fn replicate_serves_metrics_on_localhost() {
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let stn = Stn::local();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
-        .unwrap();
+    let db = common::wal_database(dir.path());
     let replica = format!("file://{}", dir.path().join("replica").display());
     let port = stn_testkit::free_port();
     let log = dir.path().join("replicate.log");
@@ -515,7 +500,7 @@ fn replicate_serves_metrics_on_localhost() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let guard = Kill(child);
+    let guard = common::KillOnDrop(child);
     let up = stn_testkit::wait_for_http_ok(port, "/metrics", Duration::from_secs(20));
     drop(guard);
     assert!(up, "{}", std::fs::read_to_string(&log).unwrap());

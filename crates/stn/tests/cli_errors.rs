@@ -223,16 +223,6 @@ fn an_html_answer_is_one_line_naming_the_status() {
     assert!(!stderr.contains("<html>"), "{stderr}");
 }
 
-/// A small SQLite database in WAL mode with one committed row.
-fn wal_database(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("app.db");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    path
-}
-
 /// `stn replicate --once DB REPLICA` must end with exit 1 and the reason,
 /// within the sync's budget (30 s) plus start-up, not wait forever.
 fn assert_replicate_once_fails(stn: &Stn, db: &std::path::Path, replica: &str, reason: &str) {
@@ -252,7 +242,7 @@ fn assert_replicate_once_fails(stn: &Stn, db: &std::path::Path, replica: &str, r
 #[test]
 fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
     let stn = Stn::local();
-    let db = wal_database(stn.config_dir());
+    let db = common::wal_database(stn.config_dir());
     // A path under a regular file cannot be created, even by root.
     let blocker = stn.config_dir().join("not-a-directory");
     std::fs::write(&blocker, b"").unwrap();
@@ -263,7 +253,7 @@ fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
 #[test]
 fn replicate_once_fails_when_the_s3_endpoint_is_unreachable() {
     let stn = Stn::local();
-    let db = wal_database(stn.config_dir());
+    let db = common::wal_database(stn.config_dir());
     let closed = stn_testkit::free_port();
     let replica = format!(
         "s3://bucket/app?endpoint=http://127.0.0.1:{closed}&region=us-east-1&force-path-style=true"
@@ -324,13 +314,6 @@ fn sync_applies_every_good_environment_and_reports_each_bad_one() {
 /// `stn ARGS` as a server on `port`: waits for `/health`, then stops it and
 /// returns what it wrote on stderr. Killed on panic too.
 fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let log = stn.config_dir().join("serve.log");
     let child = stn
         .command(args)
@@ -338,7 +321,7 @@ fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start stn serve");
-    let guard = Kill(child);
+    let guard = common::KillOnDrop(child);
     let up = stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(20));
     drop(guard);
     let text = std::fs::read_to_string(&log).unwrap();

@@ -307,3 +307,24 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(self.path()).status();
     }
 }
+
+/// A small SQLite database `app.db` in `dir`, in WAL mode with one committed
+/// row: something to replicate.
+pub fn wal_database(dir: &Path) -> PathBuf {
+    let path = dir.join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    path
+}
+
+/// A child process SIGKILLed when dropped, so a failing test leaves none behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
