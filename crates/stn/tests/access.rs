@@ -506,18 +506,32 @@ fn replicate_serves_metrics_on_localhost() {
     assert!(up, "{}", std::fs::read_to_string(&log).unwrap());
 }
 
-/// A count of 0 would serve nothing: a usage error naming the flag.
+/// A count of 0 would serve nothing: a usage error naming the flag, before
+/// anything starts.
 #[test]
 fn serve_refuses_zero_connections_or_runs() {
     let stn = Stn::local();
-    for flag in ["--max-connections", "--max-concurrent-runs"] {
-        let stderr = stn.fails(&["serve", flag, "0"], 2);
+    let addr = format!("127.0.0.1:{}", stn_testkit::free_port());
+    let refused = |flag: &str, mut cmd: std::process::Command| {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        // A server that started anyway is killed (and the test fails) here.
+        let status = common::wait_exit(child, Duration::from_secs(20));
+        let mut stderr = String::new();
+        pipe.read_to_string(&mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(flag), "{stderr}");
+    };
+    for flag in ["--max-connections", "--max-concurrent-runs"] {
+        refused(flag, stn.command(&["serve", "--addr", &addr, flag, "0"]));
     }
-    let mut cmd = stn.command(&["serve"]);
-    let out = cmd.env("STN_MAX_CONNECTIONS", "0").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-connections"));
+    let mut cmd = stn.command(&["serve", "--addr", &addr]);
+    cmd.env("STN_MAX_CONNECTIONS", "0");
+    refused("--max-connections", cmd);
 }
 
 #[test]
