@@ -2,7 +2,7 @@
 
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
-use stn_db::params;
+use stn_db::{Row, params};
 
 use super::{CONSOLE_USER, NOW, Store, validate_name};
 use crate::error::{CoreError, Result};
@@ -78,6 +78,16 @@ pub(crate) fn key_prefix(key: &str) -> String {
     key.chars().take(KEY_PREFIX.len() + 8).collect()
 }
 
+/// A user from a row that starts with `id, username, is_admin, created_at`.
+fn user_from_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        is_admin: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
 impl Store {
     /// Creates a user.
     pub async fn create_user(&self, username: &str, is_admin: bool) -> Result<User> {
@@ -114,12 +124,7 @@ impl Store {
                 name: username.to_owned(),
                 place: String::new(),
             })?;
-        Ok(User {
-            id: row.get(0)?,
-            username: row.get(1)?,
-            is_admin: row.get(2)?,
-            created_at: row.get(3)?,
-        })
+        user_from_row(&row)
     }
 
     /// Every user, by name, with the number of usable API keys.
@@ -137,12 +142,7 @@ impl Store {
             .iter()
             .map(|row| {
                 Ok(UserSummary {
-                    user: User {
-                        id: row.get(0)?,
-                        username: row.get(1)?,
-                        is_admin: row.get(2)?,
-                        created_at: row.get(3)?,
-                    },
+                    user: user_from_row(row)?,
                     api_keys: row.get(4)?,
                 })
             })
@@ -241,15 +241,7 @@ impl Store {
                 params![hash_key(key)],
             )
             .await?;
-        row.map(|row| {
-            Ok(User {
-                id: row.get(0)?,
-                username: row.get(1)?,
-                is_admin: row.get(2)?,
-                created_at: row.get(3)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_from_row).transpose()
     }
 
     /// True when any usable API key exists (the server then requires one).
