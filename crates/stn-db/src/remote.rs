@@ -42,10 +42,24 @@ impl RemoteDb {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(host) = base.host_str().filter(|h| is_localhost_name(h)) {
+            // `*.localhost` is loopback (RFC 6761) but glibc does not resolve
+            // subdomains of it. sqld picks the namespace from the first label
+            // of the Host header, so `http://NS.db.localhost:PORT` reaches
+            // namespace NS of a local sqld; the port comes from the URL.
+            builder = builder.resolve_to_addrs(
+                host,
+                &[
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+                ],
+            );
+        }
+        let http = builder
             .build()
             .map_err(|e| DbError::Internal(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
@@ -347,4 +361,24 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+/// `localhost` or a name under it, which always means this machine.
+fn is_localhost_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_localhost_name;
+
+    #[test]
+    fn names_under_localhost_are_loopback() {
+        assert!(is_localhost_name("localhost"));
+        assert!(is_localhost_name("team-a.db.localhost"));
+        assert!(is_localhost_name("NS.LocalHost."));
+        assert!(!is_localhost_name("localhost.example.com"));
+        assert!(!is_localhost_name("notlocalhost"));
+    }
 }

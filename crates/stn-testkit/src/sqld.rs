@@ -30,6 +30,16 @@ pub struct Sqld {
 impl Sqld {
     /// Starts sqld, or returns `None` when `STN_TEST_SQLD_BIN` is unset outside CI.
     pub fn start(options: SqldOptions) -> Option<Sqld> {
+        Self::launch(options, None)
+    }
+
+    /// Like [`Sqld::start`], with the admin API behind `--admin-auth-key KEY`
+    /// (clients send `Authorization: basic KEY`).
+    pub fn start_with_admin_auth_key(options: SqldOptions, key: &str) -> Option<Sqld> {
+        Self::launch(options, Some(key))
+    }
+
+    fn launch(options: SqldOptions, admin_auth_key: Option<&str>) -> Option<Sqld> {
         let bin = service("STN_TEST_SQLD_BIN")?;
         let dir = tempfile::tempdir().expect("temp dir for sqld");
         for _ in 0..3 {
@@ -52,6 +62,9 @@ impl Sqld {
                     "--admin-listen-addr",
                     &format!("127.0.0.1:{admin}"),
                 ]);
+            }
+            if let Some(key) = admin_auth_key {
+                cmd.args(["--admin-auth-key", key]);
             }
             let mut child = cmd.spawn().expect("start sqld");
             if wait_for_http_ok(port, "/health", Duration::from_secs(15)) {

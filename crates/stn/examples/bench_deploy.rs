@@ -63,7 +63,9 @@ fn health(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let mut head = [0u8; 12];
-    s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_ok()
+    // Without a Host header serve's Host check answers 400, never 200.
+    s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_ok()
         && s.read_exact(&mut head).is_ok()
         && head.ends_with(b" 200")
 }

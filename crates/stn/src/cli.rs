@@ -339,6 +339,9 @@ pub struct ServeArgs {
         value_name = "ENV"
     )]
     pub bundle_env: String,
+    /// A bundle not installed in this database before replaces the environment's agents and MCP configs (its variables.yml is kept); deployments set it, so a redeploy serves the new bundle.
+    #[arg(long, env = "STN_BUNDLE_REPLACE", requires = "bundle")]
+    pub bundle_replace: bool,
     /// A host name requests may use in `Host` besides loopback names and the bind address (repeat, or comma-separate) [default: allowed_hosts in config.yaml]
     #[arg(
         long = "allowed-host",

@@ -3,11 +3,13 @@
 //! destroy — and nothing of it may be left running.
 
 mod common;
+mod deploy_support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::Stn;
+use deploy_support::{agent_names, create_agent};
 
 /// A deployment as `stn deploy status --json` shows it.
 fn status(stn: &Stn, name: &str) -> serde_json::Value {
@@ -56,35 +58,6 @@ fn pid_alive(pid: u64) -> bool {
         && !stat
             .rsplit_once(')')
             .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-}
-
-async fn create_agent(http: &reqwest::Client, base: &str, name: &str) {
-    let response = http
-        .post(format!("{base}/api/v1/agents"))
-        .json(&serde_json::json!({"name": name, "prompt": "You help.", "description": "made through the API"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-}
-
-async fn agent_names(http: &reqwest::Client, base: &str) -> Vec<String> {
-    let agents: serde_json::Value = http
-        .get(format!("{base}/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 async fn run_tasks(http: &reqwest::Client, base: &str) -> Vec<String> {
@@ -145,12 +118,12 @@ async fn life_cycle(
     assert_eq!(first["status"], "running", "{first}");
     let base = first["url"].as_str().unwrap().to_owned();
     assert_eq!(
-        agent_names(&http, &base).await,
+        agent_names(&base, None).await,
         ["from-files"],
         "the environment's agents are served"
     );
 
-    create_agent(&http, &base, "via-api").await;
+    create_agent(&base, None, "via-api").await;
     if let Some(db) = db_file {
         record_run(db, "via-api", "first task");
     }
@@ -180,7 +153,7 @@ async fn life_cycle(
     let exe = std::fs::read_link(format!("/proc/{server}/exe")).unwrap();
     assert_eq!(exe, copy, "the new binary serves");
     assert_eq!(
-        agent_names(&http, &base).await,
+        agent_names(&base, None).await,
         ["added-later", "from-files", "via-api"],
         "every agent kept, the new file synced"
     );
@@ -209,7 +182,7 @@ async fn life_cycle(
         "the supervisor did not restart the killed server: {}",
         status(stn, name)
     );
-    assert_eq!(agent_names(&http, &base).await.len(), 3);
+    assert_eq!(agent_names(&base, None).await.len(), 3);
     let logs = stn.ok(&["deploy", "logs", name]);
     assert!(
         logs.contains("listening") || logs.contains("database"),
@@ -280,7 +253,7 @@ async fn local_deploy_with_a_file_replica_keeps_agents_and_runs() {
     let base = status(&stn, name)["url"].as_str().unwrap().to_owned();
     let http = reqwest::Client::new();
     assert_eq!(
-        agent_names(&http, &base).await,
+        agent_names(&base, None).await,
         ["added-later", "from-files", "via-api"]
     );
     assert_eq!(
@@ -369,5 +342,89 @@ fn deploy_without_a_persistence_choice_is_refused() {
     assert!(
         !stn.config_dir().join("deployments").exists(),
         "nothing written"
+    );
+}
+
+/// `stn deploy logs -f` that ends with the test, whatever happens.
+struct Follower(std::process::Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Destroys the deployment when the test ends, also when it fails: its
+/// supervisor is detached and would outlive the test.
+struct Destroy<'a>(&'a Stn, &'a str);
+
+impl Drop for Destroy<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.output(&["deploy", "destroy", self.1]);
+    }
+}
+
+#[test]
+fn deploy_logs_follow_prints_what_the_next_server_logs() {
+    use std::io::BufRead as _;
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let name = "followed";
+    let deploy = [
+        "deploy",
+        "default",
+        "--target",
+        "local",
+        "--name",
+        name,
+        "--ephemeral",
+    ];
+    stn.ok(&deploy);
+    let _destroy = Destroy(&stn, name);
+    let mut follower = Follower(
+        stn.command(&["deploy", "logs", name, "-f", "-n", "1"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = follower.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The redeploy stops the first server (which logs it) and starts
+    // another: lines written after `logs -f` began.
+    stn.ok(&deploy);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let started_again = |seen: &[String]| {
+        let stop = seen
+            .iter()
+            .position(|l| l.contains("shutdown signal received"));
+        stop.is_some_and(|i| seen[i..].iter().any(|l| l.contains("serving the HTTP API")))
+    };
+    while !started_again(&seen) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the new server's log did not show up:\n{}", seen.join("\n")),
+        }
+    }
+    // Interrupted, it ends cleanly.
+    std::process::Command::new("kill")
+        .args(["-INT", &follower.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        stn_testkit::wait_until(Duration::from_secs(10), || {
+            follower.0.try_wait().unwrap().is_some_and(|s| s.success())
+        }),
+        "`stn deploy logs -f` did not end with exit 0 on SIGINT"
     );
 }

@@ -3,22 +3,13 @@
 //! its documented shapes (the API cannot be reached from these machines).
 
 mod common;
+mod deploy_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use common::Stn;
-
-/// `KEY=VALUE` lines of an env file.
-fn env_file(path: &std::path::Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
+use deploy_support::{agent_names, create_agent, env_file};
 
 /// One Hrana pipeline request to namespace `ns` (by Host header, as sqld routes).
 async fn pipeline(port: u16, ns: &str, token: &str, sql: &str) -> (u16, String) {
@@ -49,16 +40,23 @@ fn state(stn: &Stn, name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
-    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
+/// A real sqld with JWTs and namespaces, the operator's private key file
+/// and the admin API's URL.
+fn namespaced_sqld() -> Option<(stn_testkit::Sqld, String, String)> {
+    let sqld = stn_testkit::Sqld::start(stn_testkit::SqldOptions {
         jwt: true,
         namespaces: true,
-    }) else {
-        return;
-    };
+    })?;
     let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
     let admin = sqld.admin_url().unwrap();
+    Some((sqld, key, admin))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
+    let Some((sqld, key, admin)) = namespaced_sqld() else {
+        return;
+    };
     let stn = Stn::local();
     stn.ok(&["init"]);
     let out_dir = tempfile::tempdir().unwrap();
@@ -142,6 +140,160 @@ async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
     let (status, body) = pipeline(port, "team-b", b_rw, "SELECT x FROM t").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("team-b"));
+}
+
+/// A real `stn serve` (the `local` target) on a provisioned namespace,
+/// reached as `http://NS.db.localhost:PORT` (stn-db maps `*.localhost` to
+/// loopback): what is made through its API is in that namespace only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_deployment_serves_from_its_provisioned_namespace() {
+    let Some((sqld, key, admin)) = namespaced_sqld() else {
+        return;
+    };
+    let port = sqld.port();
+    let spec = format!("sqld={admin}");
+    let sqld_url = format!("http://db.localhost:{port}");
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    stn.ok(&[
+        "agent",
+        "create",
+        "helper",
+        "-p",
+        "Help.",
+        "-d",
+        "from the bundle",
+    ]);
+    let provision = [
+        "--provision",
+        &spec,
+        "--jwt-key",
+        &key,
+        "--sqld-url",
+        &sqld_url,
+    ];
+
+    let mut args = vec!["deploy", "default", "--target", "local", "--name", "ns-a"];
+    args.extend(provision);
+    let text = stn.ok(&args);
+    println!("$ stn {}\n{text}", args.join(" "));
+    let status = stn.json(&["deploy", "status", "--json"]);
+    let base = status[0]["url"].as_str().unwrap().to_owned();
+    create_agent(&base, None, "via-api").await;
+    assert_eq!(agent_names(&base, None).await, ["helper", "via-api"]);
+
+    // B: another deployment on the same sqld (artifacts only).
+    let out = tempfile::tempdir().unwrap();
+    let out_text = out.path().to_string_lossy().into_owned();
+    let mut args = vec![
+        "deploy", "default", "--target", "compose", "--name", "ns-b", "-o", &out_text,
+    ];
+    args.extend(provision);
+    stn.ok(&args);
+
+    let a = env_file(&stn.config_dir().join("deployments/ns-a/secrets.env"));
+    let b = env_file(&out.path().join("station.env"));
+    let query = "SELECT name FROM agents ORDER BY name";
+    let (code, body) = pipeline(port, "ns-a", &a["DATABASE_AUTH_TOKEN"], query).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("via-api") && body.contains("helper"),
+        "{body}"
+    );
+    let (code, body) = pipeline(port, "ns-a", &b["DATABASE_AUTH_TOKEN"], query).await;
+    println!("B's token on A's namespace: {code} {body}");
+    assert_eq!(code, 404, "{body}");
+    let (_, body) = pipeline(port, "ns-b", &b["DATABASE_AUTH_TOKEN"], query).await;
+    assert!(
+        !body.contains("via-api"),
+        "B's namespace holds nothing of A: {body}"
+    );
+
+    // A redeploy serves the same namespace: the agent made through the API stays.
+    let mut args = vec!["deploy", "default", "--target", "local", "--name", "ns-a"];
+    args.extend(provision);
+    stn.ok(&args);
+    assert_eq!(agent_names(&base, None).await, ["helper", "via-api"]);
+
+    stn.ok(&["deploy", "destroy", "ns-a"]);
+    stn.ok(&["deploy", "destroy", "ns-b"]);
+    let (code, _) = pipeline(port, "ns-a", &a["DATABASE_AUTH_TOKEN"], "SELECT 1").await;
+    assert_eq!(code, 404, "destroy deleted A's namespace");
+}
+
+/// sqld's admin API behind `--admin-auth-key`: refused with a hint
+/// without `LIBSQL_ADMIN_AUTH_KEY`, provisioned and deleted with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqld_admin_api_with_an_auth_key() {
+    const ADMIN_KEY: &str = "admin-key-that-must-not-leak";
+    let options = stn_testkit::SqldOptions {
+        jwt: true,
+        namespaces: true,
+    };
+    let Some(sqld) = stn_testkit::Sqld::start_with_admin_auth_key(options, ADMIN_KEY) else {
+        return;
+    };
+    let key = stn_testkit::service("STN_TEST_JWT_PRIVATE_KEY").unwrap();
+    let spec = format!("sqld={}", sqld.admin_url().unwrap());
+    let sqld_url = format!("http://db.localhost:{}", sqld.port());
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let out = tempfile::tempdir().unwrap();
+    let out_text = out.path().to_string_lossy().into_owned();
+    let args = [
+        "deploy",
+        "default",
+        "--target",
+        "compose",
+        "--name",
+        "guarded",
+        "-o",
+        &out_text,
+        "--provision",
+        &spec,
+        "--jwt-key",
+        &key,
+        "--sqld-url",
+        &sqld_url,
+    ];
+    let err = stn.fails(&args, 1);
+    assert!(
+        err.contains("sqld refused to create namespace guarded")
+            && err.contains("hint:")
+            && err.contains("LIBSQL_ADMIN_AUTH_KEY"),
+        "{err}"
+    );
+
+    let output = stn
+        .command(&args)
+        .env("LIBSQL_ADMIN_AUTH_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(
+        !text.contains(ADMIN_KEY),
+        "the admin key is printed: {text}"
+    );
+    let token = env_file(&out.path().join("station.env"))["DATABASE_AUTH_TOKEN"].clone();
+    let (code, body) = pipeline(sqld.port(), "guarded", &token, "SELECT 1").await;
+    assert_eq!(code, 200, "{body}");
+
+    let err = stn.fails(&["deploy", "destroy", "guarded"], 1);
+    assert!(err.contains("LIBSQL_ADMIN_AUTH_KEY"), "{err}");
+    stn.command(&["deploy", "destroy", "guarded"])
+        .env("LIBSQL_ADMIN_AUTH_KEY", ADMIN_KEY)
+        .status()
+        .unwrap()
+        .success()
+        .then_some(())
+        .expect("destroy with the admin key");
+    let (code, _) = pipeline(sqld.port(), "guarded", &token, "SELECT 1").await;
+    assert_eq!(code, 404, "destroy deleted the namespace");
 }
 
 #[test]

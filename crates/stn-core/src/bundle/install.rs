@@ -30,6 +30,9 @@ pub struct InstallOptions {
     pub force: bool,
     /// Limits against archive bombs.
     pub limits: Limits,
+    /// Keep the environment's agents that have no file in the bundle (made
+    /// through the API of a deployed instance) instead of removing them.
+    pub keep_agents_without_file: bool,
 }
 
 /// A variable the installed MCP configs need that `variables.yml` lacks.
@@ -130,7 +133,8 @@ impl Station {
         let existed_in_db = self.store().environment(env).await.is_ok();
         let aside = staging.0.join("replaced");
         move_into_place(&target, &staged_env, replaced.then_some(aside.as_path()))?;
-        let sync = match self.sync_environment(env, true).await {
+        let prune = !options.keep_agents_without_file;
+        let sync = match self.sync_environment(env, prune).await {
             Ok(sync) => sync,
             Err(e) => {
                 self.undo_install(
@@ -170,12 +174,15 @@ impl Station {
     /// into this database before (a `settings` row records it, so the record
     /// lives and moves with the database). Used by `stn serve --bundle`: a
     /// restart never reinstalls over the user's changes. An environment that
-    /// already has agents or MCP configs is not replaced.
+    /// already has agents or MCP configs is not replaced, unless `replace`:
+    /// a deployment ships a new bundle when its environment changed, and that
+    /// bundle is then what the instance must serve (`variables.yml` is kept).
     pub async fn install_bundle_once(
         &self,
         source: &BundleSource,
         env: &str,
         limits: &Limits,
+        replace: bool,
     ) -> Result<Option<InstallReport>> {
         let key = format!("bundle_installed:{}", source.sha256());
         if self.store().setting(&key).await?.is_some() {
@@ -184,7 +191,7 @@ impl Station {
         let layout = self.layout();
         let has_files = !layout.agent_names(env).unwrap_or_default().is_empty()
             || !layout.mcp_config_names(env).unwrap_or_default().is_empty();
-        if has_files {
+        if has_files && !replace {
             return Err(CoreError::Invalid(format!(
                 "environment `{env}` already has agents or MCP configs ({}); not installing the bundle \
                  over them. Install it with `stn bundle install {} {env} --force`, or pick another \
@@ -193,9 +200,12 @@ impl Station {
                 source.name()
             )));
         }
+        // A deployed instance's agents made through its API have no file:
+        // a new bundle must not take them away.
         let options = InstallOptions {
             force: true,
             limits: *limits,
+            keep_agents_without_file: replace,
         };
         let report = self.install_bundle(source, env, &options).await?;
         let record = serde_json::json!({

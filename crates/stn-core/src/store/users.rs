@@ -65,12 +65,29 @@ pub struct ApiKey {
 /// Every key starts with this, so leaked keys are easy to spot in scanners.
 const KEY_PREFIX: &str = "stn_";
 
+/// The admin user a bootstrap key (`STN_BOOTSTRAP_API_KEY`) is stored for.
+pub const BOOTSTRAP_USER: &str = "admin";
+/// The label of a bootstrap key.
+const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
+/// The shortest bootstrap key accepted (a generated one has 68 characters).
+pub const BOOTSTRAP_KEY_MIN_LEN: usize = 32;
+
 /// The stored hash of a key.
 pub(crate) fn hash_key(key: &str) -> String {
     Sha256::digest(key.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A fresh random key: `stn_` and 32 random bytes in hex.
+pub fn new_api_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{KEY_PREFIX}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// The first characters of a key, stored to recognise it.
@@ -205,12 +222,7 @@ impl Store {
     /// is not stored and cannot be shown again.
     pub async fn create_api_key(&self, username: &str, name: &str) -> Result<(ApiKey, String)> {
         let user = self.user(username).await?;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let key: String = format!(
-            "{KEY_PREFIX}{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let key = new_api_key();
         let prefix = key_prefix(&key);
         let rs = self
             .db
@@ -254,6 +266,58 @@ impl Store {
             )
             .await?;
         Ok(row.map(|r| r.get::<bool>(0)).transpose()?.unwrap_or(false))
+    }
+
+    /// Stores the hash of a key chosen outside the instance (`stn deploy`
+    /// generates one and hands it over as a secret), for the admin user
+    /// [`BOOTSTRAP_USER`], so a fresh instance on the network has a way in.
+    /// Idempotent: a key stored before changes nothing, and a revoked one
+    /// stays revoked. Returns the record when the key was added now.
+    pub async fn ensure_bootstrap_api_key(&self, key: &str) -> Result<Option<ApiKey>> {
+        if key.len() < BOOTSTRAP_KEY_MIN_LEN || key.chars().any(|c| c.is_whitespace()) {
+            // Never the key itself in an error.
+            return Err(CoreError::Invalid(format!(
+                "the bootstrap API key is not usable: it needs at least {BOOTSTRAP_KEY_MIN_LEN} characters and no spaces \
+                 (`stn deploy` generates one)"
+            )));
+        }
+        let hash = hash_key(key);
+        let known = self
+            .db
+            .query_opt(
+                "SELECT 1 FROM api_keys WHERE key_hash = ?1",
+                params![hash.as_str()],
+            )
+            .await?;
+        if known.is_some() {
+            return Ok(None);
+        }
+        let user = match self.user(BOOTSTRAP_USER).await {
+            Ok(user) => user,
+            Err(CoreError::NotFound { .. }) => self.create_user(BOOTSTRAP_USER, true).await?,
+            Err(e) => return Err(e),
+        };
+        if !user.is_admin {
+            return Err(CoreError::Invalid(format!(
+                "user `{BOOTSTRAP_USER}` exists but is not an admin, so the bootstrap API key was not stored \
+                 (create a key for an admin with `stn apikey create NAME`, or unset STN_BOOTSTRAP_API_KEY)"
+            )));
+        }
+        let prefix = key_prefix(key);
+        let rs = self
+            .db
+            .execute(
+                "INSERT INTO api_keys (user_id, name, prefix, key_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![user.id, BOOTSTRAP_KEY_NAME, prefix.as_str(), hash],
+            )
+            .await?;
+        Ok(Some(ApiKey {
+            id: rs.last_insert_rowid.unwrap_or_default(),
+            username: user.username,
+            name: BOOTSTRAP_KEY_NAME.to_owned(),
+            prefix,
+            created_at: String::new(),
+        }))
     }
 
     /// Revokes a key by its prefix.

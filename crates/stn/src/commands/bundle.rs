@@ -53,7 +53,11 @@ pub async fn run(settings: &Settings, cmd: BundleCommand) -> Result<ExitCode> {
             let station = context::open_migrated(settings).await?;
             let limits = Limits::default();
             let source = BundleSource::open(&src, &settings.config_dir, &limits).await?;
-            let options = InstallOptions { force, limits };
+            let options = InstallOptions {
+                force,
+                limits,
+                keep_agents_without_file: false,
+            };
             let report = station.install_bundle(&source, &env, &options).await?;
             if json.json {
                 output::json(&report)?;

@@ -2,6 +2,7 @@
 //! replicating it (restore on start when the file is missing, continuous
 //! replication while serving, a final sync on shutdown).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -74,17 +75,20 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     }
     station.store().ensure_environment("default").await?;
     if let Some(src) = &args.bundle {
-        install_bundle_once(settings, &station, src, &args.bundle_env).await?;
+        install_bundle_once(
+            settings,
+            &station,
+            src,
+            &args.bundle_env,
+            args.bundle_replace,
+        )
+        .await?;
     }
+    store_bootstrap_key(&station, std::env::var(BOOTSTRAP_KEY_VAR).ok()).await?;
     // Keys are checked on every request; this only keeps a server that
     // starts without any off the network.
     let allow_keyless = addr.ip().is_loopback();
-    if !allow_keyless && !station.store().has_api_keys().await? {
-        bail!(
-            "refusing to serve on {addr} without authentication: create an API key first \
-             (`stn user create NAME --admin` then `stn apikey create NAME`), or listen on 127.0.0.1"
-        );
-    }
+    check_keyless(addr, station.store().has_api_keys().await?)?;
     let handle = match replication {
         Some(r) => {
             let urls: Vec<String> = r.replicas.iter().map(|c| c.url().to_owned()).collect();
@@ -164,19 +168,59 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--bundle`: installs the bundle on the first start of this database only.
+/// Where `stn deploy` hands a fresh instance its first admin key. Only an
+/// environment variable (from a secret), never a flag: flags show in process lists.
+pub const BOOTSTRAP_KEY_VAR: &str = "STN_BOOTSTRAP_API_KEY";
+
+/// Stores the hash of `$STN_BOOTSTRAP_API_KEY` for the admin user once, so a
+/// deployment listening on the network can start and be reached.
+async fn store_bootstrap_key(station: &Station, key: Option<String>) -> Result<()> {
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Ok(());
+    };
+    let stored = station
+        .store()
+        .ensure_bootstrap_api_key(&key)
+        .await
+        .with_context(|| format!("${BOOTSTRAP_KEY_VAR}"))?;
+    if let Some(record) = stored {
+        tracing::info!(
+            user = %record.username,
+            prefix = %record.prefix,
+            "stored the hash of the bootstrap API key"
+        );
+    }
+    Ok(())
+}
+
+/// A server off loopback needs API keys: without any, anyone reaching the
+/// port would be the admin.
+fn check_keyless(addr: SocketAddr, has_api_keys: bool) -> Result<()> {
+    if !addr.ip().is_loopback() && !has_api_keys {
+        bail!(
+            "refusing to serve on {addr} without authentication: create an API key first \
+             (`stn user create NAME --admin` then `stn apikey create NAME`, or set ${BOOTSTRAP_KEY_VAR} \
+             as `stn deploy` does), or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
+}
+
+/// `--bundle`: installs the bundle on the first start of this database only
+/// (with `replace`, also a new bundle over the environment's files).
 async fn install_bundle_once(
     settings: &Settings,
     station: &Station,
     src: &str,
     env: &str,
+    replace: bool,
 ) -> Result<()> {
     let limits = bundle::Limits::default();
     let source = BundleSource::open(src, &settings.config_dir, &limits)
         .await
         .with_context(|| format!("--bundle {src}"))?;
     match station
-        .install_bundle_once(&source, env, &limits)
+        .install_bundle_once(&source, env, &limits, replace)
         .await
         .with_context(|| format!("--bundle {src}"))?
     {
@@ -311,4 +355,20 @@ fn replicas_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replicat
             .collect::<Result<_, _>>()?,
         options: ReplicationOptions::from_config(&config, db),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_loopback_needs_a_key() {
+        let any: SocketAddr = "0.0.0.0:8585".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:8585".parse().unwrap();
+        let refused = check_keyless(any, false).unwrap_err().to_string();
+        assert!(refused.contains(BOOTSTRAP_KEY_VAR), "{refused}");
+        // A bootstrap key stored at start is a key: the container listens.
+        check_keyless(any, true).unwrap();
+        check_keyless(lo, false).unwrap();
+    }
 }

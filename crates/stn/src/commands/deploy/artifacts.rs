@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 use stn_core::files::write_atomic;
 
+use super::bundle::{self, EnvBundle};
 use super::state::{Persistence, write_env_file};
 use crate::cli::DeployTarget;
 
@@ -16,6 +17,11 @@ use crate::cli::DeployTarget;
 pub const PORT: u16 = 8585;
 /// Data inside a container (the image's volume).
 const DATA: &str = "/data";
+/// Where a container finds the bundle (read-only).
+const BUNDLE_DIR: &str = "/etc/station/bundle";
+/// What a Kubernetes ConfigMap may hold (etcd's object limit), less room
+/// for its metadata.
+const CONFIG_MAP_MAX: usize = 1024 * 1024 - 16 * 1024;
 
 /// What every artifact needs.
 pub struct Spec<'a> {
@@ -28,6 +34,8 @@ pub struct Spec<'a> {
     /// ExecStart's binary (systemd).
     pub stn_binary: &'a Path,
     pub port: u16,
+    /// The environment's bundle, already written into the output directory.
+    pub bundle: &'a EnvBundle,
 }
 
 /// Writes the target's files into `out` and returns their paths.
@@ -47,7 +55,7 @@ pub fn write(
         DeployTarget::Fly => vec![("fly.toml".into(), fly_toml(spec))],
         DeployTarget::Local => Vec::new(),
     };
-    let mut written = Vec::new();
+    let mut written = vec![spec.bundle.path.clone()];
     for (file, text) in files {
         let path = out.join(&file);
         write_atomic(&path, text.as_bytes())
@@ -83,9 +91,28 @@ fn unit_name(name: &str) -> String {
     format!("station-{name}.service")
 }
 
-/// Variables that are not secret: where the database is and how to serve.
+/// How `stn serve` installs the bundle at `path`: on the first start, and
+/// again whenever a redeploy brings a different one.
+fn bundle_env(spec: &Spec, path: &str) -> [(&'static str, String); 3] {
+    [
+        ("STN_BUNDLE", path.to_owned()),
+        ("STN_BUNDLE_ENV", spec.environment.to_owned()),
+        ("STN_BUNDLE_REPLACE", "true".to_owned()),
+    ]
+}
+
+/// Variables that are not secret: where the database and the config dir
+/// are, how to serve, which bundle to install.
 fn container_env(spec: &Spec) -> Vec<(&'static str, String)> {
-    let mut env = vec![("STN_ADDR", format!("0.0.0.0:{}", spec.port))];
+    let mut env = vec![
+        ("STN_ADDR", format!("0.0.0.0:{}", spec.port)),
+        // On the volume, so the installed environment outlives the container.
+        ("STATION_CONFIG_DIR", format!("{DATA}/config")),
+    ];
+    env.extend(bundle_env(
+        spec,
+        &format!("{BUNDLE_DIR}/{}", bundle::FILE_NAME),
+    ));
     match spec.persistence {
         Persistence::Database { url } => env.push(("DATABASE_URL", url.clone())),
         Persistence::Replica { url } => {
@@ -130,14 +157,26 @@ pub fn compose(spec: &Spec) -> Result<String> {
         "stop_grace_period": "45s",
     });
     let mut file = json!({ "name": spec.name, "services": {} });
+    let bundle_mount = json!({
+        "type": "bind",
+        "source": format!("./{}", bundle::FILE_NAME),
+        "target": format!("{BUNDLE_DIR}/{}", bundle::FILE_NAME),
+        "read_only": true,
+    });
+    service["volumes"] = json!([bundle_mount]);
     if !matches!(spec.persistence, Persistence::Ephemeral) {
-        service["volumes"] = json!([format!("station-data:{DATA}")]);
+        service["volumes"] = json!([
+            {"type": "volume", "source": "station-data", "target": DATA},
+            bundle_mount,
+        ]);
         file["volumes"] = json!({ "station-data": {} });
     }
     file["services"]["station"] = service;
     let header = format!(
-        "# Station deployment {} (environment {}), written by `stn deploy --target compose`.\n# Secrets are in station.env (0600). Start: docker compose up -d\n",
-        spec.name, spec.environment
+        "# Station deployment {} (environment {}), written by `stn deploy --target compose`.\n# Secrets are in station.env (0600); the environment is the bundle {} beside this file. Start: docker compose up -d\n",
+        spec.name,
+        spec.environment,
+        bundle::FILE_NAME
     );
     Ok(header + &yaml_serde::to_string(&file)?)
 }
@@ -155,6 +194,7 @@ fn systemd_quote(text: &str) -> String {
 pub fn systemd_unit(spec: &Spec) -> String {
     let state_dir = format!("/var/lib/station-{}", spec.name);
     let mut env = vec![("STATION_CONFIG_DIR", format!("{state_dir}/config"))];
+    env.extend(bundle_env(spec, &systemd_bundle_path(spec.name)));
     match spec.persistence {
         Persistence::Database { url } => env.push(("DATABASE_URL", url.clone())),
         Persistence::Replica { url } => {
@@ -218,7 +258,12 @@ WantedBy=multi-user.target
     )
 }
 
-/// Installs (or updates) the unit and its secrets; safe to run again.
+/// Where the install script puts the bundle (readable by the unit's dynamic user).
+fn systemd_bundle_path(name: &str) -> String {
+    format!("/etc/station/{name}/{}", bundle::FILE_NAME)
+}
+
+/// Installs (or updates) the unit, its secrets and its bundle; safe to run again.
 pub fn systemd_install(spec: &Spec) -> String {
     let unit = unit_name(spec.name);
     format!(
@@ -228,6 +273,8 @@ set -eu
 cd \"$(dirname \"$0\")\"
 install -d -m 0755 /etc/station
 install -m 0600 {name}.env /etc/station/{name}.env
+install -d -m 0755 /etc/station/{name}
+install -m 0644 {bundle} {bundle_path}
 install -m 0644 {unit} /etc/systemd/system/{unit}
 systemctl daemon-reload
 systemctl enable {unit}
@@ -235,13 +282,41 @@ systemctl restart {unit}
 systemctl --no-pager status {unit}
 ",
         name = spec.name,
+        bundle = bundle::FILE_NAME,
+        bundle_path = systemd_bundle_path(spec.name),
     )
+}
+
+/// The bundle as a ConfigMap's binaryData; refused when it cannot fit.
+fn bundle_config_map(spec: &Spec, name: &str) -> Result<Value> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(&spec.bundle.path)
+        .with_context(|| format!("cannot read {}", spec.bundle.path.display()))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    if encoded.len() > CONFIG_MAP_MAX {
+        anyhow::bail!(
+            "the bundle of environment {} is {} KiB ({} KiB in base64), more than a Kubernetes ConfigMap holds (1 MiB)\nhint: move large files out of environments/{} (a bundle carries every file in it), or use --target compose, systemd or fly, which ship the bundle as a file",
+            spec.environment,
+            bytes.len() / 1024,
+            encoded.len() / 1024,
+            spec.environment
+        );
+    }
+    Ok(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": spec.namespace, "labels": labels(spec)},
+        "binaryData": {bundle::FILE_NAME: encoded},
+    }))
 }
 
 /// Kubernetes: a StatefulSet with a volume claim when the data is a local
 /// file kept by a replica, else a Deployment (remote database, or ephemeral);
-/// a Service; the Secret generated by kustomize from `station.env`.
+/// a Service; the Secret generated by kustomize from `station.env`; the
+/// bundle in a ConfigMap mounted read-only.
 pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
+    let bundle_map = format!("{}-bundle", spec.name);
+    let config_map = bundle_config_map(spec, &bundle_map)?;
     let env: Vec<Value> = container_env(spec)
         .into_iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
@@ -255,7 +330,10 @@ pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
         "ports": [{"name": "http", "containerPort": spec.port}],
         "env": env,
         "envFrom": [{"secretRef": {"name": secret}}],
-        "volumeMounts": [{"name": "data", "mountPath": DATA}],
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA},
+            {"name": "bundle", "mountPath": BUNDLE_DIR, "readOnly": true},
+        ],
         "livenessProbe": probe(10),
         "readinessProbe": probe(5),
         "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2, "failureThreshold": 60},
@@ -268,6 +346,7 @@ pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
             // Time for the final replica sync after SIGTERM.
             "terminationGracePeriodSeconds": 45,
             "containers": [container],
+            "volumes": [{"name": "bundle", "configMap": {"name": bundle_map}}],
         },
     });
     let (file, workload) = if matches!(spec.persistence, Persistence::Replica { .. }) {
@@ -291,7 +370,10 @@ pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
             }),
         )
     } else {
-        pod["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}}]);
+        pod["spec"]["volumes"] = json!([
+            {"name": "data", "emptyDir": {}},
+            {"name": "bundle", "configMap": {"name": bundle_map}},
+        ]);
         (
             "deployment.yaml",
             json!({
@@ -321,13 +403,17 @@ pub fn kubernetes(spec: &Spec) -> Result<Vec<(String, String)>> {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": spec.namespace,
-        "resources": [file, "service.yaml"],
+        "resources": [file, "service.yaml", "bundle-configmap.yaml"],
         "secretGenerator": [{"name": secret, "envs": ["station.env"]}],
         "generatorOptions": {"disableNameSuffixHash": true},
     });
     Ok(vec![
         (file.to_owned(), yaml_serde::to_string(&workload)?),
         ("service.yaml".to_owned(), yaml_serde::to_string(&service)?),
+        (
+            "bundle-configmap.yaml".to_owned(),
+            yaml_serde::to_string(&config_map)?,
+        ),
         (
             "kustomization.yaml".to_owned(),
             yaml_serde::to_string(&kustomization)?,
@@ -380,6 +466,11 @@ kill_timeout = \"45s\"
     method = \"GET\"
     path = \"/health\"
 {mounts}
+# The environment: the bundle beside this file, installed by `stn serve` on start.
+[[files]]
+  guest_path = {bundle_guest}
+  local_path = {bundle_local}
+
 [[vm]]
   size = \"shared-cpu-1x\"
   memory = \"1gb\"
@@ -390,5 +481,7 @@ kill_timeout = \"45s\"
         region = toml_str(spec.region),
         image = toml_str(spec.image),
         port = spec.port,
+        bundle_guest = toml_str(&format!("{BUNDLE_DIR}/{}", bundle::FILE_NAME)),
+        bundle_local = toml_str(bundle::FILE_NAME),
     )
 }

@@ -1,57 +1,65 @@
-//! Where a deployed instance's agents and MCP configs come from. Today the
-//! environment directory is copied; once `stn_core::bundle` exists, a bundle
-//! of the environment takes this place (docs/decisions/0013-deploy.md).
+//! The environment goes into every deployment as its bundle
+//! (`stn_core::bundle`, the Go original's format): a file beside the
+//! artifacts (compose mount, Kubernetes ConfigMap, systemd install, Fly
+//! `[[files]]`) that the instance installs with `stn serve --bundle`.
+//! Bundles never carry `variables.yml`, so the values the bundle's MCP
+//! configs need go into the deployment's secrets instead
+//! (docs/decisions/0013-deploy.md).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use stn_core::Layout;
+use stn_core::config::Settings;
+use stn_core::files::variables::Variables;
 
-/// Puts an environment's files where a deployed instance reads them.
-pub trait BundleSource {
-    /// Replaces `dest` (the instance's `environments/ENV`) with environment `env`'s files.
-    fn install_local(&self, env: &str, dest: &Path) -> Result<()>;
+use crate::context;
+
+/// The bundle's file name beside the artifacts and in a local deployment's directory.
+pub const FILE_NAME: &str = "station-bundle.tar.gz";
+
+/// A written bundle and what the instance needs besides it.
+pub struct EnvBundle {
+    pub path: PathBuf,
+    /// `NAME=value` of each variable the MCP configs use, from the
+    /// environment's `variables.yml` or the deploying shell: secrets.
+    pub variables: Vec<(String, String)>,
+    /// Variables the MCP configs use that have no value anywhere.
+    pub missing: Vec<String>,
 }
 
-/// Copies `environments/ENV` of the deploying config dir.
-pub struct EnvDirCopy<'a> {
-    pub layout: &'a Layout,
-}
-
-impl BundleSource for EnvDirCopy<'_> {
-    fn install_local(&self, env: &str, dest: &Path) -> Result<()> {
-        let src = self.layout.env_dir(env);
-        let parent = dest
-            .parent()
-            .context("an environment directory has a parent")?;
-        std::fs::create_dir_all(parent)?;
-        // Copy beside, then swap, so the instance never sees half a directory.
-        let fresh = parent.join(format!(".{env}.new"));
-        let old = parent.join(format!(".{env}.old"));
-        let _ = std::fs::remove_dir_all(&fresh);
-        let _ = std::fs::remove_dir_all(&old);
-        copy_dir(&src, &fresh)
-            .with_context(|| format!("cannot copy {} to {}", src.display(), fresh.display()))?;
-        if dest.exists() {
-            std::fs::rename(dest, &old)?;
-        }
-        std::fs::rename(&fresh, dest)?;
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    }
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let to = dst.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &to)?;
+/// Writes the bundle of `env` to `path` (durably) from the deploying config dir.
+pub async fn create(settings: &Settings, env: &str, path: &Path) -> Result<EnvBundle> {
+    let station = context::open_migrated(settings).await?;
+    let manifest = station
+        .create_bundle_file(env, path)
+        .await
+        .with_context(|| format!("cannot bundle environment {env}"))?;
+    let env_dir = Layout::new(&settings.config_dir).env_dir(env);
+    let known = Variables::load(&env_dir)?.with_process_env();
+    let mut variables = Vec::new();
+    let mut missing = Vec::new();
+    for required in &manifest.required_variables {
+        match known.get(&required.name) {
+            Some(value) => variables.push((required.name.clone(), value.to_owned())),
+            None => missing.push(required.name.clone()),
         }
     }
-    Ok(())
+    Ok(EnvBundle {
+        path: path.to_path_buf(),
+        variables,
+        missing,
+    })
+}
+
+/// Tells the deploying user which variables the instance will lack.
+pub fn warn_missing(env: &str, bundle: &EnvBundle) {
+    if bundle.missing.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: the MCP configs of {env} use {} with no value in environments/{env}/variables.yml or this shell; their servers will not start",
+        bundle.missing.join(", ")
+    );
+    eprintln!("hint: add them to variables.yml (or export them) and deploy again");
 }

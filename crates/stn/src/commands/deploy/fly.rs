@@ -39,8 +39,11 @@ pub fn apply(a: &Apply) -> Result<()> {
         ])?;
     }
     let config = a.config.to_string_lossy();
-    run(&["deploy", "--app", a.app, "--config", &config, "--ha=false"])?;
-    Ok(())
+    // From the directory of fly.toml, so `[[files]] local_path` (the bundle)
+    // is found whichever way flyctl resolves it.
+    let dir = a.config.parent().context("fly.toml has a directory")?;
+    let args = ["deploy", "--app", a.app, "--config", &config, "--ha=false"];
+    run_command(flyctl().args(args).current_dir(dir), &args)
 }
 
 fn flyctl() -> Command {
@@ -64,7 +67,11 @@ fn succeeds(args: &[&str]) -> Result<bool> {
 }
 
 fn run(args: &[&str]) -> Result<()> {
-    let status = flyctl().args(args).status().map_err(spawn_error)?;
+    run_command(flyctl().args(args), args)
+}
+
+fn run_command(cmd: &mut Command, args: &[&str]) -> Result<()> {
+    let status = cmd.status().map_err(spawn_error)?;
     if !status.success() {
         bail!("`flyctl {}` failed ({status})", args.join(" "));
     }

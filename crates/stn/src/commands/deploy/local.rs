@@ -1,7 +1,8 @@
 //! The `local` target: a supervised background `stn serve` with its own
 //! directory. A redeploy stops the old server (SIGTERM: it finishes requests
-//! and makes its final replica sync), brings the database up to date with the
-//! environment's files, then starts the new one on the same port.
+//! and makes its final replica sync), restores and migrates the database,
+//! then starts the new one on the same port; the new server installs the
+//! environment's bundle when it differs from the one installed before.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +26,10 @@ const INHERITED_VARS_REMOVED: &[&str] = &[
     "STN_DURABILITY",
     "LITESTREAM_S3_BUCKET",
     "LITESTREAM_CONFIG",
+    "STN_BUNDLE",
+    "STN_BUNDLE_ENV",
+    "STN_BUNDLE_REPLACE",
+    "STN_BOOTSTRAP_API_KEY",
 ];
 
 /// Port for the deployment: `--port`, else the previous one, else a free one.
@@ -83,6 +88,9 @@ pub fn serve_command(
 ) -> Result<std::process::Command> {
     let mut cmd = stn_command(dep, state, run)?;
     cmd.args(["serve", "--addr", &format!("127.0.0.1:{}", run.port)]);
+    cmd.arg("--bundle")
+        .arg(dep.dir.join(super::bundle::FILE_NAME))
+        .args(["--bundle-env", &state.environment, "--bundle-replace"]);
     if let Persistence::Replica { url } = &state.persistence {
         cmd.args(["--replica", url]);
     }
@@ -114,9 +122,9 @@ pub fn replace(dep: &Deployment, state: &State) -> Result<Option<Duration>> {
     Ok(down)
 }
 
-/// Restores a missing replicated file, migrates and syncs the environment's
-/// files into the database, with the instance's own `stn` (a newer binary
-/// migrates its database here, before it serves).
+/// Restores a missing replicated file and migrates the database with the
+/// instance's own `stn` (a newer binary migrates its database here, before
+/// it serves).
 fn prepare_database(dep: &Deployment, state: &State, run: &LocalRun) -> Result<()> {
     if let Persistence::Replica { url } = &state.persistence {
         let db = dep.db_path();
@@ -138,7 +146,6 @@ fn prepare_database(dep: &Deployment, state: &State, run: &LocalRun) -> Result<(
         std::fs::create_dir_all(dep.db_path().parent().context("data dir")?)?;
     }
     run_step(dep, state, run, &["db", "migrate"])?;
-    run_step(dep, state, run, &["sync", &state.environment])?;
     Ok(())
 }
 

@@ -20,11 +20,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::Layout;
-use stn_core::config::{AUTH_TOKEN_VARS, Settings};
+use stn_core::config::{AUTH_TOKEN_VARS, Overrides, Settings};
 use stn_db::DatabaseUrl;
 
 use crate::cli::{DeployAction, DeployArgs, DeployCommand, DeployTarget};
-use bundle::{BundleSource as _, EnvDirCopy};
+use crate::commands::serve::BOOTSTRAP_KEY_VAR;
 use state::{Deployment, LocalRun, Persistence, State};
 
 /// Keys of replica credentials carried into a deployment's secrets.
@@ -179,6 +179,7 @@ async fn deploy(
             "use lowercase letters, digits and `-` (at most 63), e.g. --name team-a",
         ));
     }
+    let database_flag_given = database_flag.is_some();
     let Some(choice) = choice(database_flag, &args)? else {
         return Ok(usage(
             &format!(
@@ -229,6 +230,7 @@ async fn deploy(
     };
     std::fs::create_dir_all(&dep.dir)
         .with_context(|| format!("cannot create {}", dep.dir.display()))?;
+    let previous_secrets = dep.secrets()?;
 
     // A redeploy onto the same database keeps the secrets it had (a shell
     // without the token must not leave the instance without it); values given
@@ -286,12 +288,65 @@ async fn deploy(
     };
     dep.write_secrets(&secrets)?;
 
+    let out = match (&args.output_dir, target) {
+        (_, DeployTarget::Local) => dep.dir.clone(),
+        (Some(dir), _) => std::path::absolute(dir)?,
+        (None, _) => dep.dir.join(target_name(target)),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let own = own_settings(settings, database_flag_given)?;
+    let env_bundle = bundle::create(&own, &environment, &out.join(bundle::FILE_NAME)).await?;
+    bundle::warn_missing(&environment, &env_bundle);
+    for (key, value) in &env_bundle.variables {
+        set(&mut secrets, key, value.clone());
+    }
+    if target != DeployTarget::Local {
+        set(
+            &mut secrets,
+            BOOTSTRAP_KEY_VAR,
+            bootstrap_key(&previous_secrets),
+        );
+    }
+    dep.write_secrets(&secrets)?;
+
     if target == DeployTarget::Local {
-        deploy_local(&dep, &mut state, &layout, &args, previous.as_ref())?;
+        deploy_local(&dep, &mut state, &args, previous.as_ref())?;
     } else {
-        deploy_artifacts(&dep, &mut state, target, &args, &secrets)?;
+        deploy_artifacts(&dep, &mut state, target, &args, &out, &env_bundle, &secrets)?;
+        let key_file = artifacts::env_file_name(target, &name)
+            .map(|file| out.join(file))
+            .unwrap_or_else(|| dep.secrets_path());
+        println!(
+            "admin API key: {BOOTSTRAP_KEY_VAR} in {} (0600; shown nowhere else), sent as `Authorization: Bearer KEY`",
+            key_file.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The deploying config dir's settings: with the global `--database`
+/// naming the deployment's database, resolved again without it.
+fn own_settings(settings: &Settings, database_flag_given: bool) -> Result<Settings> {
+    if !database_flag_given {
+        return Ok(settings.clone());
+    }
+    let overrides = Overrides {
+        config_dir: Some(settings.config_dir.clone()),
+        database: None,
+    };
+    Ok(Settings::resolve(&overrides, &|var| {
+        std::env::var(var).ok()
+    })?)
+}
+
+/// The admin key an instance off loopback needs (`stn serve` stores its
+/// hash on first start): the one deployed before, else a new one.
+fn bootstrap_key(previous_secrets: &[(String, String)]) -> String {
+    previous_secrets
+        .iter()
+        .find(|(k, _)| k == BOOTSTRAP_KEY_VAR)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(stn_core::store::new_api_key)
 }
 
 /// Sets `key` in `secrets`, replacing an earlier value.
@@ -303,7 +358,6 @@ fn set(secrets: &mut Vec<(String, String)>, key: &str, value: String) {
 fn deploy_local(
     dep: &Deployment,
     state: &mut State,
-    layout: &Layout,
     args: &DeployArgs,
     previous: Option<&State>,
 ) -> Result<()> {
@@ -312,11 +366,6 @@ fn deploy_local(
         port: local::choose_port(args.port, previous_run)?,
         stn_binary: local::choose_binary(args.stn_binary.clone())?,
     });
-    let env_dir = dep
-        .config_dir()
-        .join("environments")
-        .join(&state.environment);
-    EnvDirCopy { layout }.install_local(&state.environment, &env_dir)?;
     dep.save(state)?;
     let port = state.local.as_ref().map(|l| l.port).unwrap_or_default();
     if args.dry_run {
@@ -346,12 +395,10 @@ fn deploy_artifacts(
     state: &mut State,
     target: DeployTarget,
     args: &DeployArgs,
+    out: &std::path::Path,
+    env_bundle: &bundle::EnvBundle,
     secrets: &[(String, String)],
 ) -> Result<()> {
-    let out = match &args.output_dir {
-        Some(dir) => std::path::absolute(dir)?,
-        None => dep.dir.join(target_name(target)),
-    };
     let stn_binary = args
         .stn_binary
         .clone()
@@ -365,9 +412,10 @@ fn deploy_artifacts(
         namespace: &args.namespace,
         stn_binary: &stn_binary,
         port: args.port.unwrap_or(artifacts::PORT),
+        bundle: env_bundle,
     };
-    let written = artifacts::write(target, &spec, &out, secrets)?;
-    state.output_dir = Some(out.clone());
+    let written = artifacts::write(target, &spec, out, secrets)?;
+    state.output_dir = Some(out.to_path_buf());
     dep.save(state)?;
     for path in &written {
         println!("wrote {}", path.display());

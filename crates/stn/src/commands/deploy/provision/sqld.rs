@@ -43,10 +43,14 @@ pub async fn ensure(
     if response.status().is_success() {
         tracing::info!(%namespace, "created the sqld namespace");
     } else {
+        let unauthorized = response.status() == reqwest::StatusCode::UNAUTHORIZED;
         let error = error_text(response).await;
         // sqld answers 400 "Namespace `x` already exists": an earlier deploy made it.
         if !error.contains("already exists") {
-            bail!("sqld refused to create namespace {namespace}: {error}");
+            bail!(
+                "sqld refused to create namespace {namespace}: {error}{}",
+                auth_hint(unauthorized)
+            );
         }
         tracing::info!(%namespace, "reusing the existing sqld namespace");
     }
@@ -69,10 +73,21 @@ pub async fn delete(http: &reqwest::Client, admin_url: &str, namespace: &str) ->
     if response.status().is_success() || response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(());
     }
+    let unauthorized = response.status() == reqwest::StatusCode::UNAUTHORIZED;
     bail!(
-        "sqld refused to delete namespace {namespace}: {}",
-        error_text(response).await
+        "sqld refused to delete namespace {namespace}: {}{}",
+        error_text(response).await,
+        auth_hint(unauthorized)
     )
+}
+
+/// What to do when the admin API answers 401.
+fn auth_hint(unauthorized: bool) -> &'static str {
+    if unauthorized {
+        "\nhint: this sqld's admin API wants the key it was started with (--admin-auth-key): set LIBSQL_ADMIN_AUTH_KEY"
+    } else {
+        ""
+    }
 }
 
 /// sqld's `--admin-auth-key` is sent raw after `basic`.
