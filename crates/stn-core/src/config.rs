@@ -285,16 +285,9 @@ fn config_dir(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::collections::HashMap;
+    use stn_testkit::env_of;
 
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use super::*;
 
     #[test]
     fn precedence_flag_env_file_default() {

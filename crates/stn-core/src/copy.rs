@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use stn_db::{Database, DatabaseUrl, Location, Statement, Value, params};
+use stn_db::{Database, DatabaseUrl, Location, OpenOptions, Statement, Value, params};
 
 use crate::error::{CoreError, Result};
 use crate::migrations::{MIGRATIONS, TABLES};
@@ -47,11 +47,13 @@ pub struct CopyProgress<'a> {
     pub rows_total: u64,
 }
 
-/// Copies `src` into the database at `dst`. `force` replaces a destination
-/// that has data.
+/// Copies `src` into the database at `dst`, opened with `dst_options` (a
+/// remote destination's deadlines). `force` replaces a destination that has
+/// data.
 pub async fn copy_database(
     src: &Database,
     dst: &DatabaseUrl,
+    dst_options: &OpenOptions,
     force: bool,
     progress: &mut dyn FnMut(CopyProgress<'_>),
 ) -> Result<Vec<TableCopy>> {
@@ -81,7 +83,7 @@ pub async fn copy_database(
     match dst.location() {
         Location::Local(path) => copy.replace_file(dst, path, force).await,
         Location::Remote(_) => {
-            copy.replace_on_server(&Database::open(dst).await?, force)
+            copy.replace_on_server(&Database::open_with(dst, dst_options).await?, force)
                 .await
         }
     }

@@ -287,17 +287,9 @@ fn pick(spec: &str, global: Provider) -> (Provider, String) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use stn_testkit::env_of;
 
     use super::*;
-
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
 
     #[test]
     fn defaults_to_openai_gpt_4o_mini_with_the_generic_key() {

@@ -21,16 +21,16 @@ pub enum Error {
         /// What is wrong, naming the key.
         detail: String,
     },
-    /// An object-storage operation failed.
-    #[error("{op} {key}: {source}")]
+    /// An object-storage operation failed. The message is one line (see
+    /// [`storage_summary`]), so the store's error is not also its source.
+    #[error("{op} {key}: {}", storage_summary(error))]
     Storage {
         /// get, put, list, delete, head.
         op: &'static str,
         /// Object key or prefix.
         key: String,
         /// The object store's error.
-        #[source]
-        source: object_store::Error,
+        error: object_store::Error,
     },
     /// An LTX file is corrupt or does not fit the chain.
     #[error("LTX file {file}: {source}")]
@@ -197,8 +197,8 @@ impl Error {
     /// True when retrying later may succeed (network, throttling, server errors).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Storage { source, .. } => !matches!(
-                source,
+            Error::Storage { error, .. } => !matches!(
+                error,
                 object_store::Error::NotFound { .. }
                     | object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. }
@@ -214,3 +214,114 @@ impl Error {
 
 /// Replication's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An object store's error in one line. Its own text repeats every cause
+/// and, for an HTTP error, the whole response body: an S3 error document or
+/// a web server's HTML page, dozens of lines. Here an HTTP error is the
+/// request, the status and S3's error code and message; a request without
+/// an answer is the request and the root cause; anything else is the store's
+/// text (one line) with the root cause it leaves out.
+pub fn storage_summary(error: &object_store::Error) -> String {
+    let mut texts = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        texts.push(e.to_string());
+        cause = e.source();
+    }
+    let request = texts.iter().find_map(|t| request_of(t));
+    let failure = texts.iter().find_map(|t| http_failure(t));
+    let summary = match (request, failure) {
+        (Some(request), Some(failure)) => format!("{request}: {failure}"),
+        (None, Some(failure)) => failure,
+        // A request that got no answer: its root cause says why (refused, timed out).
+        (Some(request), None) => format!("{request}: {}", texts.last().map_or("", String::as_str)),
+        (None, None) => {
+            let mut text = error.to_string();
+            if let Some(root) = texts.last().filter(|root| !text.contains(root.as_str())) {
+                text.push_str(": ");
+                text.push_str(root);
+            }
+            text
+        }
+    };
+    summary.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// "HTTP 404 Not Found: S3 error NoSuchBucket: The specified bucket does not
+/// exist (bucket `b`)" from object_store's "… status code: 404 Not Found: BODY".
+fn http_failure(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("status code: ")?;
+    // The status is "404 Not Found"; the body follows after ": ".
+    let (status, body) = rest.split_once(": ").unwrap_or((rest, ""));
+    let mut line = format!("HTTP {status}");
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let len = body[start..].find("</")?;
+        Some(body[start..start + len].trim().to_owned())
+    };
+    let lower = body.to_ascii_lowercase();
+    if let Some(code) = tag("Code") {
+        line.push_str(&format!(": S3 error {code}"));
+        if let Some(message) = tag("Message") {
+            line.push_str(&format!(": {message}"));
+        }
+        if let Some(bucket) = tag("BucketName") {
+            line.push_str(&format!(" (bucket `{bucket}`)"));
+        }
+    } else if lower.contains("<html") || lower.contains("<!doctype") {
+        line.push_str(
+            ": the server answered with a web page, not S3; check the endpoint in the replica URL",
+        );
+    } else if !body.trim().is_empty() {
+        let first: String = body
+            .trim()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        line.push_str(&format!(": {first}"));
+    }
+    Some(line)
+}
+
+/// "GET http://host/bucket/key" (query left out) from object_store's
+/// "Error performing GET URL in 1.2s …".
+fn request_of(text: &str) -> Option<String> {
+    let rest = text.split("Error performing ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let method = words.next()?;
+    let url = words.next()?;
+    if !url.contains("://") {
+        return None;
+    }
+    let url = url.split('?').next().unwrap_or(url);
+    Some(format!("{method} {url}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_failure_is_one_line_with_the_status_and_the_s3_code() {
+        let xml = "Error performing GET http://127.0.0.1:9/b?list-type=2 in 8ms - Server returned \
+            non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code>\
+            <Message>The specified bucket does not exist</Message><BucketName>b</BucketName></Error>";
+        assert_eq!(
+            http_failure(xml).unwrap(),
+            "HTTP 404 Not Found: S3 error NoSuchBucket: The specified bucket does not exist (bucket `b`)"
+        );
+        assert_eq!(request_of(xml).unwrap(), "GET http://127.0.0.1:9/b");
+        let html =
+            "status code: 403 Forbidden: <!DOCTYPE html>\n<html><body>\n<h1>No</h1></body></html>";
+        let line = http_failure(html).unwrap();
+        assert!(
+            line.starts_with("HTTP 403 Forbidden: the server answered with a web page"),
+            "{line}"
+        );
+        assert!(http_failure("Connection refused (os error 111)").is_none());
+    }
+}

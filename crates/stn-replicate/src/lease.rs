@@ -263,7 +263,7 @@ impl Backend {
         Error::Storage {
             op,
             key: self.name(),
-            source,
+            error: source,
         }
     }
 }

@@ -42,6 +42,12 @@ pub enum ApiError {
     /// The first request with this `Idempotency-Key` has not finished.
     #[error("a request with this Idempotency-Key is still running; retry in a moment")]
     IdempotencyKeyInProgress,
+    /// The request body is longer than [`crate::MAX_BODY_BYTES`].
+    #[error(
+        "the request body is over the API's limit of {} MiB",
+        crate::MAX_BODY_BYTES / (1024 * 1024)
+    )]
+    PayloadTooLarge,
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -64,6 +70,7 @@ impl ApiError {
             ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Agent(stn_agent::AgentError::Core(e)) => core_status_and_code(e),
             ApiError::Agent(stn_agent::AgentError::ShuttingDown) => {
@@ -157,7 +164,11 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::InvalidRequest(rejection.body_text())
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest(rejection.body_text())
+        }
     }
 }
 

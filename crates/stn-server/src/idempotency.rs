@@ -31,9 +31,6 @@ const REPLAYED: &str = "idempotent-replayed";
 /// Longest key accepted (a UUID is 36).
 const MAX_KEY_LEN: usize = 255;
 
-/// Bodies read to hash the request; the handlers' JSON limit is smaller.
-const MAX_BODY: usize = 8 * 1024 * 1024;
-
 /// Middleware: runs keyed writes at most once.
 pub async fn idempotent_writes(
     State(station): State<Station>,
@@ -58,9 +55,17 @@ pub async fn idempotent_writes(
         })?
         .to_owned();
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
+    let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
         .await
-        .map_err(|e| ApiError::InvalidRequest(format!("cannot read the request body: {e}")))?;
+        .map_err(|e| {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest(format!("cannot read the request body: {e}"))
+            }
+        })?;
     let caller = parts
         .headers
         .get(header::AUTHORIZATION)

@@ -31,6 +31,10 @@ pub use auth::Role;
 pub use connections::Limits;
 pub use hosts::AllowedHosts;
 
+/// The longest request body the API reads; longer ones get 413
+/// `payload_too_large`. Agents' prompts are the biggest thing sent.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Produces Prometheus text-format lines for `GET /metrics` (for example
 /// replication counters, which this crate does not know about).
 pub type MetricsFn = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
@@ -109,6 +113,7 @@ pub fn router(station: Station, options: &ServeOptions) -> Router {
     }
     app.fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             options.allowed_hosts.clone(),
             hosts::check_host,

@@ -10,6 +10,7 @@ use stn_core::store::NewRun;
 use stn_core::{Layout, Station};
 use stn_db::{Database, DatabaseUrl};
 use stn_server::{ServeOptions, serve};
+use stn_testkit::send_json as send;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -106,19 +107,6 @@ fn local() -> ServeOptions {
         allow_keyless: true,
         ..ServeOptions::default()
     }
-}
-
-/// Sends a request; returns the status and the JSON body (`null` when empty).
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let text = response.text().await.expect("response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
 }
 
 /// Asserts the stable error shape and code.
@@ -668,6 +656,74 @@ async fn agents_and_environments_whose_files_fail_are_not_created() -> TestResul
     assert!(server.prompt_file("default", "half").is_file());
     server.stop().await;
     Ok(())
+}
+
+/// Issue 9 item 4: the `.prompt` file is staged, the row committed, and
+/// only then is the file renamed into place. When that last step fails the
+/// row is taken back out: no agent, no file, an error answer, and a retry
+/// once the obstacle is gone succeeds.
+#[tokio::test]
+async fn an_agent_whose_file_cannot_be_put_in_place_is_not_created() -> TestResult {
+    let server = Server::start(local()).await;
+    // A non-empty directory where the file goes: staging beside it works,
+    // the rename over it fails (also for root).
+    let target = server.prompt_file("default", "late");
+    std::fs::create_dir_all(target.join("occupied"))?;
+
+    let response = server
+        .post("/api/v1/agents", json!({"name": "late", "prompt": "p"}))
+        .await;
+    assert_error(&response, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert_eq!(server.get("/api/v1/agents").await.1, json!([]));
+    assert!(
+        server
+            .station
+            .store()
+            .agent("default", "late")
+            .await
+            .is_err(),
+        "the row was taken back out"
+    );
+    let agents_dir = target.parent().ok_or("no parent")?;
+    let mut left: Vec<String> = std::fs::read_dir(agents_dir)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    left.sort();
+    assert_eq!(left, ["late.prompt"], "no staged file left behind");
+    assert!(target.is_dir(), "the obstacle is untouched");
+
+    std::fs::remove_dir_all(&target)?;
+    let (status, body) = server
+        .post("/api/v1/agents", json!({"name": "late", "prompt": "p"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(target.is_file());
+    server.stop().await;
+    Ok(())
+}
+
+/// A body over the API's limit is 413 with the usual JSON error, with or
+/// without an `Idempotency-Key` (which reads the body first).
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413_as_json() {
+    let server = Server::start(local()).await;
+    // The documented limit is 2 MiB.
+    let big = json!({"name": "big", "prompt": "x".repeat(2 * 1024 * 1024)});
+    let plain = send(server.client.post(server.url("/api/v1/agents")).json(&big)).await;
+    assert_error(&plain, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let keyed = send(
+        server
+            .client
+            .post(server.url("/api/v1/agents"))
+            .header("Idempotency-Key", "big-1")
+            .json(&big),
+    )
+    .await;
+    assert_error(&keyed, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let message = keyed.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("MiB"), "{message}");
+    assert_eq!(server.get("/api/v1/agents").await.1, json!([]));
+    server.stop().await;
 }
 
 #[tokio::test]

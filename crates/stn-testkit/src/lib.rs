@@ -6,12 +6,14 @@
 //! always means every real-service test ran.
 
 mod fault_proxy;
+mod http;
 mod proxy;
 pub mod scripted_model;
 mod sqld;
 pub mod sqlite;
 
 pub use fault_proxy::{FaultProxy, FaultStats};
+pub use http::{get_json, send_json};
 pub use proxy::CountingProxy;
 pub use sqld::{Sqld, SqldOptions, mint_jwt};
 
@@ -80,4 +82,14 @@ pub fn wait_until(timeout: std::time::Duration, mut probe: impl FnMut() -> bool)
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     probe()
+}
+
+/// A variable lookup over `pairs`, for code that reads the environment
+/// through a function (settings, provider configs) rather than the process's.
+pub fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
 }

@@ -350,8 +350,8 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
-    /// Connections served at once; more wait until one ends.
-    #[arg(long, env = "STN_MAX_CONNECTIONS", value_name = "N", default_value_t = stn_server::Limits::DEFAULT_MAX_CONNECTIONS)]
+    /// Connections served at once (at least 1); more wait until one ends.
+    #[arg(long, env = "STN_MAX_CONNECTIONS", value_name = "N", default_value_t = stn_server::Limits::DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one())]
     pub max_connections: usize,
     #[command(flatten)]
     pub replication_config: ReplicationConfigArgs,
@@ -370,8 +370,8 @@ pub struct ServeArgs {
 /// How many runs execute at once.
 #[derive(Debug, Args)]
 pub struct RunsConfig {
-    /// Runs executing at once; the rest wait as `queued`.
-    #[arg(long, env = "STN_MAX_CONCURRENT_RUNS", default_value_t = stn_agent::DEFAULT_MAX_CONCURRENT_RUNS, value_name = "N")]
+    /// Runs executing at once (at least 1); the rest wait as `queued`.
+    #[arg(long, env = "STN_MAX_CONCURRENT_RUNS", default_value_t = stn_agent::DEFAULT_MAX_CONCURRENT_RUNS, value_name = "N", value_parser = at_least_one())]
     pub max_concurrent_runs: usize,
 }
 
@@ -381,6 +381,12 @@ pub struct StdioArgs {
     pub env: EnvFlag,
     #[command(flatten)]
     pub runs: RunsConfig,
+}
+
+/// A count that must be positive: 0 would serve nothing, so it is a usage
+/// error rather than silently read as 1.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 fn parse_durability(text: &str) -> Result<Durability, String> {
@@ -648,6 +654,18 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// List users.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a user and its API keys (not `console`, not the last admin).
+    Delete {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -658,6 +676,11 @@ pub enum ApikeyCommand {
         /// Label for the key.
         #[arg(long, default_value = "default")]
         name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List API keys (never the keys themselves).
+    List {
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod context;
+mod listen;
 mod metrics;
 mod output;
 mod replication;
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
     let serving = matches!(cli.command, cli::Command::Serve(_));
     if let Err(e) = context::init_logging(&cli.global, serving) {
-        eprintln!("error: {e:#}");
+        output::print_error(&e);
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -77,10 +77,28 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 
 /// Prints an error and its causes, then a `hint:` line when one applies.
 pub fn print_error(error: &anyhow::Error) {
-    eprintln!("error: {error:#}");
+    eprintln!("error: {}", chain_text(error));
     if let Some(hint) = hint(error) {
         eprintln!("hint: {hint}");
     }
+}
+
+/// The error and its causes joined with `: `, each text once. Many errors
+/// (ours wrapping I/O or SQLite errors, reqwest's, object_store's) already
+/// repeat their source in their own message, which `{:#}` would print again.
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(part.as_str()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The first hint offered by a library error in the chain. Every library
@@ -131,6 +149,20 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::other("disk on fire");
+        let error = anyhow::Error::new(stn_core::CoreError::Io {
+            path: "/x/a.prompt".into(),
+            source: io,
+        })
+        .context("creating agent a");
+        assert_eq!(
+            chain_text(&error),
+            "creating agent a: /x/a.prompt: disk on fire"
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -11,27 +11,11 @@ use std::time::{Duration, Instant};
 use common::{Server, Stn};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HOST};
-use serde_json::{Value, json};
+use serde_json::json;
+use stn_testkit::send_json as send;
 
 fn start(stn: &Stn, args: &[&str], env: &[(&str, &str)]) -> Server {
     Server::start(stn, args, env, &stn.config_dir().join("serve.log"))
-}
-
-fn base(server: &Server) -> String {
-    format!("http://127.0.0.1:{}", server.port)
-}
-
-/// Sends a request; returns the status and the JSON body (`null` when empty).
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let text = response.text().await.expect("response body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, body)
 }
 
 /// `stn user create NAME [--admin]` then `stn apikey create NAME`: the key.
@@ -57,7 +41,7 @@ async fn a_key_created_while_serving_is_required_on_the_next_request() {
     let stn = Stn::local();
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let envs = format!("{}/api/v1/environments", base(&server));
+    let envs = format!("{}/api/v1/environments", server.base());
     let (status, _) = send(http.get(&envs)).await;
     assert_eq!(status, StatusCode::OK, "no keys yet: loopback needs none");
 
@@ -67,7 +51,7 @@ async fn a_key_created_while_serving_is_required_on_the_next_request() {
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, _) = send(http.post(&envs).json(&json!({"name": "sneaky"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = send(http.get(format!("{}/metrics", base(&server)))).await;
+    let (status, _) = send(http.get(format!("{}/metrics", server.base()))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (status, body) = send(http.get(&envs).header(AUTHORIZATION, bearer(&key))).await;
@@ -93,7 +77,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
     let http = reqwest::Client::new();
     let port = server.port;
     for path in ["/health", "/metrics", "/api/v1/environments", "/nowhere"] {
-        let url = format!("{}{path}", base(&server));
+        let url = format!("{}{path}", server.base());
         let (status, body) =
             send(http.get(&url).header(HOST, format!("evil.example:{port}"))).await;
         assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{path}: {body}");
@@ -102,7 +86,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
         assert!(message.contains("--allowed-host"), "{message}");
         assert!(message.contains("STN_ALLOWED_HOSTS"), "{message}");
     }
-    let url = format!("{}/api/v1/environments/default", base(&server));
+    let url = format!("{}/api/v1/environments/default", server.base());
     let (status, _) = send(http.delete(&url).header(HOST, "evil.example")).await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
     assert!(stn.ok(&["env", "list"]).contains("default"));
@@ -115,7 +99,7 @@ async fn a_foreign_host_is_refused_on_every_route() {
         format!("[::1]:{port}"),
         "station.example:443".to_owned(),
     ] {
-        let url = format!("{}/api/v1/environments", base(&server));
+        let url = format!("{}/api/v1/environments", server.base());
         let (status, body) = send(http.get(&url).header(HOST, &host)).await;
         assert_eq!(status, StatusCode::OK, "Host {host}: {body}");
     }
@@ -133,7 +117,7 @@ async fn allowed_hosts_come_from_the_environment_and_config_yaml() {
     let http = reqwest::Client::new();
 
     let server = start(&stn, &[], &[("STN_ALLOWED_HOSTS", "a.example,b.example")]);
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     for (host, expected) in [
         ("a.example", StatusCode::OK),
         ("b.example:8585", StatusCode::OK),
@@ -145,7 +129,7 @@ async fn allowed_hosts_come_from_the_environment_and_config_yaml() {
     drop(server);
 
     let server = start(&stn, &[], &[]);
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     let (status, _) = send(http.get(&url).header(HOST, "from-config.example")).await;
     assert_eq!(status, StatusCode::OK, "allowed_hosts in config.yaml");
     let (status, _) = send(http.get(&url).header(HOST, "a.example")).await;
@@ -170,7 +154,7 @@ async fn non_admin_keys_read_and_cannot_change_anything() {
     let reader = key_for(&stn, "bob", false);
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let api = |path: &str| format!("{}/api/v1{path}", base(&server));
+    let api = |path: &str| format!("{}/api/v1{path}", server.base());
     let agent_id = stn.json(&["agent", "show", "helper", "--json"])["id"]
         .as_i64()
         .unwrap();
@@ -251,7 +235,7 @@ async fn a_slow_client_does_not_hold_sigterm_or_the_final_sync() {
     let http = reqwest::Client::new();
     let _slow = half_request(server.port);
     let (status, body) = send(
-        http.post(format!("{}/api/v1/environments", base(&server)))
+        http.post(format!("{}/api/v1/environments", server.base()))
             .json(&json!({"name": "last-write"})),
     )
     .await;
@@ -412,7 +396,7 @@ async fn health_shows_details_only_with_a_valid_key() {
     let key = key_for(&stn, "ops", true);
     let server = start(&stn, &[], &[]);
     let http = reqwest::Client::new();
-    let url = format!("{}/health", base(&server));
+    let url = format!("{}/health", server.base());
     let (status, body) = send(http.get(&url)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ok"}));
@@ -473,11 +457,7 @@ fn control_characters_are_escaped_on_a_terminal_and_exact_in_json() {
 fn replicate_refuses_public_metrics_without_an_opt_in() {
     let stn = Stn::local();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
-        .unwrap();
+    let db = common::wal_database(dir.path());
     let replica = format!("file://{}", dir.path().join("replica").display());
     let addr = format!("0.0.0.0:{}", stn_testkit::free_port());
     let child = stn
@@ -497,4 +477,125 @@ fn replicate_refuses_public_metrics_without_an_opt_in() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--metrics-allow-remote"), "{stderr}");
+}
+
+/// `--metrics-addr localhost:PORT` is the IPv4 loopback, as `serve --addr`.
+#[test]
+fn replicate_serves_metrics_on_localhost() {
+    let stn = Stn::local();
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::wal_database(dir.path());
+    let replica = format!("file://{}", dir.path().join("replica").display());
+    let port = stn_testkit::free_port();
+    let log = dir.path().join("replicate.log");
+    let child = stn
+        .command(&[
+            "replicate",
+            db.to_str().unwrap(),
+            &replica,
+            "--metrics-addr",
+            &format!("localhost:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let guard = common::KillOnDrop(child);
+    let up = stn_testkit::wait_for_http_ok(port, "/metrics", Duration::from_secs(20));
+    drop(guard);
+    assert!(up, "{}", std::fs::read_to_string(&log).unwrap());
+}
+
+/// A count of 0 would serve nothing: a usage error naming the flag, before
+/// anything starts.
+#[test]
+fn serve_refuses_zero_connections_or_runs() {
+    let stn = Stn::local();
+    let addr = format!("127.0.0.1:{}", stn_testkit::free_port());
+    let refused = |flag: &str, mut cmd: std::process::Command| {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        // A server that started anyway is killed (and the test fails) here.
+        let status = common::wait_exit(child, Duration::from_secs(20));
+        let mut stderr = String::new();
+        pipe.read_to_string(&mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+    };
+    for flag in ["--max-connections", "--max-concurrent-runs"] {
+        refused(flag, stn.command(&["serve", "--addr", &addr, flag, "0"]));
+    }
+    let mut cmd = stn.command(&["serve", "--addr", &addr]);
+    cmd.env("STN_MAX_CONNECTIONS", "0");
+    refused("--max-connections", cmd);
+}
+
+#[test]
+fn users_and_api_keys_are_listed_and_users_deleted() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let alice_key = key_for(&stn, "alice", true);
+    let _ = key_for(&stn, "bob", false);
+    stn.ok(&["apikey", "create", "bob", "--name", "ci"]);
+
+    let users = stn.json(&["user", "list", "--json"]);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "console"]);
+    assert_eq!(users[0]["is_admin"], true);
+    assert_eq!(users[1]["is_admin"], false);
+    assert_eq!(users[1]["api_keys"], 2);
+    let text = stn.ok(&["user", "list"]);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("bob"), "{text}");
+
+    let keys = stn.json(&["apikey", "list", "--json"]);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[0]["user"], "bob");
+    assert_eq!(keys[0]["name"], "ci");
+    assert!(alice_key.starts_with(keys[2]["prefix"].as_str().unwrap()));
+    let fields: Vec<&String> = keys[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        ["created_at", "id", "name", "prefix", "revoked_at", "user"]
+    );
+    // Neither the key nor anything longer than its prefix is printed.
+    let text = stn.ok(&["apikey", "list"]);
+    let listed = format!("{text}{}", stn.ok(&["apikey", "list", "--json"]));
+    assert!(!listed.contains(&alice_key), "{listed}");
+    assert!(!listed.contains(&alice_key[..20]), "{listed}");
+
+    // Without a terminal and without --yes nothing is deleted.
+    let stderr = stn.fails(&["user", "delete", "bob"], 1);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let stderr = stn.fails(&["user", "delete", "console", "--yes"], 2);
+    assert!(stderr.contains("built in"), "{stderr}");
+    let stderr = stn.fails(&["user", "delete", "alice", "--yes"], 2);
+    assert!(stderr.contains("last admin"), "{stderr}");
+    stn.fails(&["user", "delete", "nobody", "--yes"], 1);
+
+    stn.ok(&["user", "delete", "bob", "--yes"]);
+    let keys = stn.json(&["apikey", "list", "--json"]);
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        1,
+        "bob's keys went with him"
+    );
+    // With a second admin, the first may go.
+    stn.ok(&["user", "create", "carol", "--admin"]);
+    stn.ok(&["user", "delete", "alice", "--yes"]);
+    let users = stn.json(&["user", "list", "--json"]).to_string();
+    assert!(
+        !users.contains("alice") && users.contains("carol"),
+        "{users}"
+    );
 }

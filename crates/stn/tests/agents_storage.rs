@@ -83,16 +83,9 @@ async fn a_run_on_a_replicated_database_is_restored_elsewhere_with_every_step() 
         &pairs,
         &stn.config_dir().join("serve.log"),
     );
-    let base = format!("http://127.0.0.1:{}", server.port);
+    let base = server.base();
     let http = reqwest::Client::new();
-    let agents: Value = http
-        .get(format!("{base}/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents = stn_testkit::get_json(&format!("{base}/api/v1/agents")).await;
     let boss = agents
         .as_array()
         .unwrap()

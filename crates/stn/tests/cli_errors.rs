@@ -67,14 +67,160 @@ fn a_remote_database_that_never_answers_fails_within_the_request_timeout() {
     assert!(stderr.contains("hint:"), "{stderr}");
 }
 
-/// A small SQLite database in WAL mode with one committed row.
-fn wal_database(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("app.db");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    path
+/// `stn db copy` gets the CLI's deadlines (STN_DB_TIMEOUT) for a remote
+/// source and a remote destination alike, not a library default.
+#[test]
+fn db_copy_gives_up_on_a_remote_database_that_never_answers() {
+    let hung = stn_testkit::silent_listener();
+    let url = format!("http://127.0.0.1:{}", hung.local_addr().unwrap().port());
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let local = stn.config_dir().join("station.db");
+    let copy = stn.config_dir().join("copy.db");
+    for (src, dst) in [
+        (url.as_str(), copy.to_str().unwrap()),
+        (local.to_str().unwrap(), url.as_str()),
+    ] {
+        let mut cmd = stn.command(&["db", "copy", src, dst, "--force"]);
+        cmd.env("STN_DB_TIMEOUT", "1");
+        let started = Instant::now();
+        let out = run_within(cmd, Duration::from_secs(60));
+        let elapsed = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "{src} -> {dst}: {elapsed:?}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&url), "{stderr}");
+        assert!(stderr.contains("did not answer within 1 s"), "{stderr}");
+    }
+    assert!(
+        !copy.exists(),
+        "nothing copied from a source that never answered"
+    );
+}
+
+/// The `error:` line of `stderr`, checked to say each thing once: no
+/// `: `-separated part of it appears twice.
+fn error_line(stderr: &str) -> &str {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    let parts: Vec<&str> = line.split(": ").filter(|p| p.len() > 3).collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].contains(part),
+            "`{part}` is repeated in {line}"
+        );
+    }
+    line
+}
+
+/// Issue 9 item 17: errors that include their cause's text are printed
+/// without that text again.
+#[test]
+fn error_chains_say_each_thing_once() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    // A file where the agents directory goes: an I/O error under a path.
+    let agents = stn.config_dir().join("environments/default/agents");
+    std::fs::remove_dir_all(&agents).ok();
+    std::fs::write(&agents, "a file").unwrap();
+    let stderr = stn.fails(&["agent", "create", "a", "-p", "p", "-d", "d"], 1);
+    let line = error_line(&stderr);
+    assert!(line.contains("a.prompt"), "{line}");
+
+    // An S3 endpoint nobody listens on: object_store's and reqwest's causes.
+    let closed = stn_testkit::free_port();
+    let replica = format!(
+        "s3://bucket/app?endpoint=http://127.0.0.1:{closed}&region=us-east-1&force-path-style=true"
+    );
+    let out = stn.config_dir().join("restored.db");
+    let mut cmd = stn.command(&["restore", "-o", out.to_str().unwrap(), &replica]);
+    common::with_s3_keys(&mut cmd);
+    let output = run_within(cmd, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line = error_line(&stderr);
+    assert!(line.contains(&format!("127.0.0.1:{closed}")), "{line}");
+    assert!(line.contains("Connection refused"), "{line}");
+}
+
+/// Runs `stn ltx REPLICA` with the test S3 keys; returns stderr after
+/// checking it failed with one error line (and at most a hint).
+fn ltx_fails_in_one_line(stn: &Stn, replica: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    // Private, as `stn init` makes it: no warning about it on stderr.
+    std::fs::set_permissions(stn.config_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = stn.command(&["ltx", replica]);
+    common::with_s3_keys(&mut cmd);
+    let output = run_within(cmd, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("hint: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    error_line(&stderr);
+    stderr
+}
+
+/// Issue 9 item 17: an S3 error document is shown as its status and code,
+/// not as the XML.
+#[test]
+fn a_missing_bucket_is_one_line_with_the_status_and_the_s3_code() {
+    let Some(endpoint) = stn_testkit::service("STN_TEST_S3_ENDPOINT") else {
+        return;
+    };
+    let stn = Stn::local();
+    let bucket = common::unique("no-such-bucket");
+    let replica =
+        format!("s3://{bucket}/app?endpoint={endpoint}&region=us-east-1&force-path-style=true");
+    let stderr = ltx_fails_in_one_line(&stn, &replica);
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+    assert!(stderr.contains(&bucket), "{stderr}");
+    assert!(!stderr.contains("<Error>"), "{stderr}");
+}
+
+/// Issue 9 item 17: an endpoint that is a web server, not S3, answering an
+/// HTML page: one line with the status, saying so.
+#[test]
+fn an_html_answer_is_one_line_naming_the_status() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let page = format!(
+        "<!DOCTYPE html>\n<html>\n<head><title>403 Forbidden</title></head>\n<body>\n{}</body>\n</html>\n",
+        "<p>You are not allowed here.</p>\n".repeat(60)
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let stn = Stn::local();
+    let replica = format!(
+        "s3://bucket/app?endpoint=http://127.0.0.1:{port}&region=us-east-1&force-path-style=true"
+    );
+    let stderr = ltx_fails_in_one_line(&stn, &replica);
+    assert!(stderr.contains("HTTP 403 Forbidden"), "{stderr}");
+    assert!(stderr.contains("web page, not S3"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}/bucket")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("<html>"), "{stderr}");
 }
 
 /// `stn replicate --once DB REPLICA` must end with exit 1 and the reason,
@@ -96,7 +242,7 @@ fn assert_replicate_once_fails(stn: &Stn, db: &std::path::Path, replica: &str, r
 #[test]
 fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
     let stn = Stn::local();
-    let db = wal_database(stn.config_dir());
+    let db = common::wal_database(stn.config_dir());
     // A path under a regular file cannot be created, even by root.
     let blocker = stn.config_dir().join("not-a-directory");
     std::fs::write(&blocker, b"").unwrap();
@@ -107,7 +253,7 @@ fn replicate_once_fails_when_the_file_replica_cannot_be_written() {
 #[test]
 fn replicate_once_fails_when_the_s3_endpoint_is_unreachable() {
     let stn = Stn::local();
-    let db = wal_database(stn.config_dir());
+    let db = common::wal_database(stn.config_dir());
     let closed = stn_testkit::free_port();
     let replica = format!(
         "s3://bucket/app?endpoint=http://127.0.0.1:{closed}&region=us-east-1&force-path-style=true"
@@ -168,13 +314,6 @@ fn sync_applies_every_good_environment_and_reports_each_bad_one() {
 /// `stn ARGS` as a server on `port`: waits for `/health`, then stops it and
 /// returns what it wrote on stderr. Killed on panic too.
 fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let log = stn.config_dir().join("serve.log");
     let child = stn
         .command(args)
@@ -182,7 +321,7 @@ fn serve_briefly(stn: &Stn, args: &[&str], port: u16) -> String {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start stn serve");
-    let guard = Kill(child);
+    let guard = common::KillOnDrop(child);
     let up = stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(20));
     drop(guard);
     let text = std::fs::read_to_string(&log).unwrap();

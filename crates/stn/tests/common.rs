@@ -143,7 +143,17 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/health` answers.
     pub fn start(stn: &Stn, args: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
-        let port = stn_testkit::free_port();
+        Self::start_on(stn_testkit::free_port(), stn, args, env, log)
+    }
+
+    /// [`Server::start`] on `port` (to restart a server on its address).
+    pub fn start_on(
+        port: u16,
+        stn: &Stn,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Server {
         let addr = format!("127.0.0.1:{port}");
         let mut all = vec!["serve", "--addr", &addr];
         all.extend(args);
@@ -167,6 +177,11 @@ impl Server {
         server
     }
 
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// What the server logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -186,13 +201,18 @@ impl Server {
 
     /// SIGTERM: the server makes its final sync and exits.
     pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.stop_within(std::time::Duration::from_secs(40))
+    }
+
+    /// [`Server::stop`], failing unless it exits within `within`.
+    pub fn stop_within(&mut self, within: std::time::Duration) -> std::process::ExitStatus {
         let child = self.child.take().expect("a running server");
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
-        wait_exit(child, std::time::Duration::from_secs(40))
+        wait_exit(child, within)
     }
 }
 
@@ -285,5 +305,26 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// A small SQLite database `app.db` in `dir`, in WAL mode with one committed
+/// row: something to replicate.
+pub fn wal_database(dir: &Path) -> PathBuf {
+    let path = dir.join("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    path
+}
+
+/// A child process SIGKILLed when dropped, so a failing test leaves none behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -236,9 +236,15 @@ async fn interrupted_remote_copy_names_the_state_it_left() {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     };
-    let err = stn_core::copy::copy_database(&source, &through_proxy, true, &mut on_progress)
-        .await
-        .unwrap_err();
+    let err = stn_core::copy::copy_database(
+        &source,
+        &through_proxy,
+        &stn_db::OpenOptions::default(),
+        true,
+        &mut on_progress,
+    )
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("was cleared and holds part of the copy"),

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use common::Stn;
 
 fn repo_file(path: &str) -> String {
@@ -100,50 +97,10 @@ fn compose_files_and_unit_are_well_formed() {
     }
 }
 
-struct Serve(Child);
-
-impl Serve {
-    fn start(stn: &Stn, env: &[(String, String)], port: u16) -> Serve {
-        let mut cmd = stn.command(&["serve"]);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        // Tests bind loopback only; the image binds 0.0.0.0 after an API key exists.
-        cmd.env("STN_ADDR", format!("127.0.0.1:{port}"))
-            .env_remove("AWS_CA_BUNDLE");
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(
-            stn_testkit::wait_for_http_ok(port, "/health", Duration::from_secs(30)),
-            "serve did not start"
-        );
-        Serve(child)
-    }
-
-    fn terminate(mut self) {
-        std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `stn serve` with the image's environment on `port`, as the container runs it.
+fn serve(stn: &Stn, env: &[(String, String)], port: u16) -> common::Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    common::Server::start_on(port, stn, &[], &env, &stn.config_dir().join("serve.log"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,7 +134,7 @@ async fn image_start_up_restores_an_empty_volume_from_litestream_s3_variables() 
         ("LITESTREAM_S3_PATH".to_owned(), format!("image-{nanos}")),
     ]);
     let port = stn_testkit::free_port();
-    let server = Serve::start(&stn, &env, port);
+    let mut server = serve(&stn, &env, port);
     let http = reqwest::Client::new();
     for name in ["planner", "coder", "reviewer"] {
         let r = http
@@ -188,23 +145,16 @@ async fn image_start_up_restores_an_empty_volume_from_litestream_s3_variables() 
             .unwrap();
         assert_eq!(r.status(), 201);
     }
-    server.terminate(); // final sync
+    server.stop(); // final sync
     std::fs::remove_dir_all(volume.path()).unwrap();
     std::fs::create_dir_all(volume.path()).unwrap(); // a new, empty volume
 
-    let server = Serve::start(&stn, &env, port);
-    let agents: serde_json::Value = http
-        .get(format!("http://127.0.0.1:{port}/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut server = serve(&stn, &env, port);
+    let agents = stn_testkit::get_json(&format!("{}/api/v1/agents", server.base())).await;
     assert_eq!(
         agents.as_array().unwrap().len(),
         3,
         "restored on start: {agents}"
     );
-    server.terminate();
+    server.stop();
 }

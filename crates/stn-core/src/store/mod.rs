@@ -16,7 +16,9 @@ pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;
-pub use users::{ApiKey, BOOTSTRAP_KEY_MIN_LEN, BOOTSTRAP_USER, User, new_api_key};
+pub use users::{
+    ApiKey, ApiKeySummary, BOOTSTRAP_KEY_MIN_LEN, BOOTSTRAP_USER, User, UserSummary, new_api_key,
+};
 pub(crate) use users::{hash_key, key_prefix};
 
 use stn_db::Database;

@@ -2,9 +2,9 @@
 
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
-use stn_db::params;
+use stn_db::{Row, params};
 
-use super::{NOW, Store, validate_name};
+use super::{CONSOLE_USER, NOW, Store, validate_name};
 use crate::error::{CoreError, Result};
 
 /// A user.
@@ -18,6 +18,33 @@ pub struct User {
     pub is_admin: bool,
     /// Creation time.
     pub created_at: String,
+}
+
+/// A user as `stn user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserSummary {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// API keys not revoked.
+    pub api_keys: u64,
+}
+
+/// An API key as `stn apikey list` shows it: never the key nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKeySummary {
+    /// Row id.
+    pub id: i64,
+    /// Label.
+    pub name: String,
+    /// Owner.
+    pub user: String,
+    /// The key's first characters, what `apikey revoke` takes.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Revocation time; `None` while the key works.
+    pub revoked_at: Option<String>,
 }
 
 /// A stored API key (never the key itself).
@@ -68,6 +95,16 @@ pub(crate) fn key_prefix(key: &str) -> String {
     key.chars().take(KEY_PREFIX.len() + 8).collect()
 }
 
+/// A user from a row that starts with `id, username, is_admin, created_at`.
+fn user_from_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        is_admin: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
 impl Store {
     /// Creates a user.
     pub async fn create_user(&self, username: &str, is_admin: bool) -> Result<User> {
@@ -104,12 +141,81 @@ impl Store {
                 name: username.to_owned(),
                 place: String::new(),
             })?;
-        Ok(User {
-            id: row.get(0)?,
-            username: row.get(1)?,
-            is_admin: row.get(2)?,
-            created_at: row.get(3)?,
-        })
+        user_from_row(&row)
+    }
+
+    /// Every user, by name, with the number of usable API keys.
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
+        let rs = self
+            .db
+            .query(
+                "SELECT u.id, u.username, u.is_admin, u.created_at, \
+                 (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) \
+                 FROM users u ORDER BY u.username",
+                params![],
+            )
+            .await?;
+        rs.rows
+            .iter()
+            .map(|row| {
+                Ok(UserSummary {
+                    user: user_from_row(row)?,
+                    api_keys: row.get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a user and its API keys. [`CONSOLE_USER`] and the last admin
+    /// besides it are refused ([`CoreError::Rejected`]). The check and the
+    /// delete are one statement, so two deletions at once cannot remove
+    /// both remaining admins.
+    pub async fn delete_user(&self, username: &str) -> Result<()> {
+        let user = self.user(username).await?;
+        if user.username == CONSOLE_USER {
+            return Err(CoreError::Rejected(format!(
+                "user `{CONSOLE_USER}` is built in (the CLI's changes are recorded as it) and cannot be deleted"
+            )));
+        }
+        let rs = self
+            .db
+            .execute(
+                "DELETE FROM users WHERE username = ?1 AND (is_admin = 0 OR EXISTS \
+                 (SELECT 1 FROM users o WHERE o.is_admin = 1 AND o.username NOT IN (?1, ?2)))",
+                params![username, CONSOLE_USER],
+            )
+            .await?;
+        if rs.rows_affected == 0 {
+            return Err(CoreError::Rejected(format!(
+                "`{username}` is the last admin; create another admin first (`stn user create NAME --admin`)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every API key, newest first, revoked ones included.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeySummary>> {
+        let rs = self
+            .db
+            .query(
+                "SELECT k.id, k.name, u.username, k.prefix, k.created_at, k.revoked_at \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id DESC",
+                params![],
+            )
+            .await?;
+        rs.rows
+            .iter()
+            .map(|row| {
+                Ok(ApiKeySummary {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    user: row.get(2)?,
+                    prefix: row.get(3)?,
+                    created_at: row.get(4)?,
+                    revoked_at: row.get(5)?,
+                })
+            })
+            .collect()
     }
 
     /// Creates an API key for a user. Returns the record and the key, which
@@ -147,15 +253,7 @@ impl Store {
                 params![hash_key(key)],
             )
             .await?;
-        row.map(|row| {
-            Ok(User {
-                id: row.get(0)?,
-                username: row.get(1)?,
-                is_admin: row.get(2)?,
-                created_at: row.get(3)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_from_row).transpose()
     }
 
     /// True when any usable API key exists (the server then requires one).

@@ -132,7 +132,7 @@ async fn list(client: &ReplicaClient) -> Result<Vec<Object>> {
         .map_err(|source| Error::Storage {
             op: "list",
             key: root.to_string(),
-            source,
+            error: source,
         })?;
     Ok(metas
         .into_iter()

@@ -142,7 +142,7 @@ impl ReplicaClient {
         let storage_error = |source| Error::Storage {
             op: "list",
             key: dir.to_string(),
-            source,
+            error: source,
         };
         let objects: Vec<_> = self
             .store
@@ -256,7 +256,7 @@ impl ReplicaClient {
             .map_err(|source| Error::Storage {
                 op: "copy",
                 key: to.to_string(),
-                source,
+                error: source,
             })?;
         if let Some(root) = &self.local_root {
             self.finish_local_file(root, &to, file.last_modified)?;
@@ -274,7 +274,7 @@ impl ReplicaClient {
         let storage_error = |source| Error::Storage {
             op: "put",
             key: key.to_string(),
-            source,
+            error: source,
         };
         let attributes = self.timestamp_attributes(timestamp);
         let (single_put_limit, part_size) = self.upload_sizes();
@@ -391,7 +391,7 @@ impl ReplicaClient {
         let storage_error = |source| Error::Storage {
             op: "get",
             key: key.to_string(),
-            source,
+            error: source,
         };
         let result = self.store.get(&key).await.map_err(storage_error)?;
         result.bytes().await.map_err(storage_error)
@@ -414,7 +414,7 @@ impl ReplicaClient {
         let storage_error = |source| Error::Storage {
             op: "get",
             key: key.to_string(),
-            source,
+            error: source,
         };
         let io_error = |source| Error::Io {
             path: dest.display().to_string(),
@@ -446,7 +446,7 @@ impl ReplicaClient {
             .map_err(|source| Error::Storage {
                 op: "get",
                 key: key.to_string(),
-                source,
+                error: source,
             })
     }
 
@@ -465,7 +465,7 @@ impl ReplicaClient {
                     return Err(Error::Storage {
                         op: "delete",
                         key: keys.get(at).map(Path::to_string).unwrap_or_default(),
-                        source,
+                        error: source,
                     });
                 }
             }

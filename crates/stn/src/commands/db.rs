@@ -8,7 +8,7 @@ use serde::Serialize;
 use stn_core::config::{AUTH_TOKEN_VARS, Settings, UrlSource};
 use stn_core::copy::{CopyProgress, copy_database};
 use stn_core::migrations::MIGRATIONS;
-use stn_db::{AppliedMigration, AuthToken, Database, DatabaseUrl};
+use stn_db::{AppliedMigration, AuthToken, Database, DatabaseUrl, OpenOptions};
 
 use crate::cli::DbCommand;
 use crate::{context, output};
@@ -94,8 +94,13 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
             force,
             json,
         } => {
-            // A mistyped source must not become a new, empty database.
-            let src = Database::open_existing(&parse_url(&src)?)
+            // A mistyped source must not become a new, empty database; a
+            // remote one gets the same deadlines as every other command.
+            let src_options = OpenOptions {
+                must_exist: true,
+                ..settings.open_options()
+            };
+            let src = Database::open_with(&parse_url(&src)?, &src_options)
                 .await
                 .context("source")?;
             let dst = parse_url(&dst).context("destination")?;
@@ -107,7 +112,14 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
                     bar.set_message(p.table.to_owned());
                 }
             };
-            let report = copy_database(&src, &dst, force, &mut on_progress).await?;
+            let report = copy_database(
+                &src,
+                &dst,
+                &settings.open_options(),
+                force,
+                &mut on_progress,
+            )
+            .await?;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }

@@ -1,7 +1,7 @@
 //! `stn replicate`: continuous replication of any SQLite database, like
 //! `litestream replicate`.
 
-use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -236,11 +236,11 @@ fn metrics_addr(text: Option<&str>, allow_remote: bool) -> Result<Option<SocketA
         Some(port) => format!("0.0.0.0:{port}"),
         None => text.to_owned(),
     };
-    let addr = full
-        .to_socket_addrs()
-        .with_context(|| format!("--metrics-addr `{text}` is not HOST:PORT"))?
-        .next()
-        .with_context(|| format!("--metrics-addr `{text}` names no address"))?;
+    let addr = crate::listen::listen_addr(&full).with_context(|| {
+        format!(
+            "--metrics-addr `{text}` is not HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:9090)"
+        )
+    })?;
     if !addr.ip().is_loopback() && !allow_remote {
         bail!(
             "refusing to serve metrics on {addr} (from `{text}`): metrics have no authentication, \

@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| settings.file.api_addr.clone())
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    let addr = listen_addr(&addr_text).with_context(|| {
+    let addr = crate::listen::listen_addr(&addr_text).with_context(|| {
         format!(
             "--addr `{addr_text}` is not HOST:PORT with an IP address or localhost (e.g. 127.0.0.1:8585)"
         )
@@ -355,17 +355,6 @@ fn replicas_for(settings: &Settings, args: &ServeArgs) -> Result<Option<Replicat
             .collect::<Result<_, _>>()?,
         options: ReplicationOptions::from_config(&config, db),
     }))
-}
-
-/// An address to listen on: an IP address and port, or `localhost:PORT`,
-/// which means the IPv4 loopback (never a name resolved to something else).
-fn listen_addr(text: &str) -> Result<SocketAddr, std::net::AddrParseError> {
-    match text.rsplit_once(':') {
-        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => {
-            format!("127.0.0.1:{port}").parse()
-        }
-        _ => text.parse(),
-    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,36 @@ pub async fn run_user(settings: &Settings, cmd: UserCommand) -> Result<ExitCode>
                 if user.is_admin { " (admin)" } else { "" }
             );
         }
+        UserCommand::List { json } => {
+            let users = station.store().list_users().await?;
+            if json.json {
+                output::json(&users)?;
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.user.username.clone(),
+                            if u.user.is_admin { "yes" } else { "no" }.to_owned(),
+                            u.api_keys.to_string(),
+                            u.user.created_at.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["NAME", "ADMIN", "API KEYS", "CREATED"], &rows);
+            }
+        }
+        UserCommand::Delete { name, yes } => {
+            // Named first, so a typo is "not found" rather than a question.
+            station.store().user(&name).await?;
+            let question = format!("delete user `{}` and its API keys?", output::text(&name));
+            if !yes && !output::confirm(&question)? {
+                println!("not deleted");
+                return Ok(ExitCode::FAILURE);
+            }
+            station.store().delete_user(&name).await?;
+            println!("deleted user {}", output::text(&name));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -40,6 +70,30 @@ pub async fn run_apikey(settings: &Settings, cmd: ApikeyCommand) -> Result<ExitC
                 );
                 eprintln!(
                     "Use it as `Authorization: Bearer <key>`; `stn serve` now requires a key."
+                );
+            }
+        }
+        ApikeyCommand::List { json } => {
+            let keys = station.store().list_api_keys().await?;
+            if json.json {
+                output::json(&keys)?;
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.id.to_string(),
+                            k.name.clone(),
+                            k.user.clone(),
+                            k.prefix.clone(),
+                            k.created_at.clone(),
+                            k.revoked_at.clone().unwrap_or_else(|| "-".to_owned()),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["ID", "NAME", "USER", "PREFIX", "CREATED", "REVOKED"],
+                    &rows,
                 );
             }
         }
