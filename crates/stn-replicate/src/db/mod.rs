@@ -42,6 +42,7 @@ mod image;
 mod l0;
 mod meta;
 
+pub use image::SnapshotView;
 pub use meta::{MetaDir, Position, WalPosition};
 
 use std::fs::File;
@@ -439,16 +440,9 @@ impl Db {
         Ok(Some(value))
     }
 
-    /// Starts the reader's long read transaction; the `SELECT` is what
-    /// actually takes the WAL read mark.
+    /// Starts the reader's long read transaction.
     fn begin_read(&mut self) -> Result<()> {
-        self.reader
-            .execute_batch("BEGIN")
-            .and_then(|()| {
-                self.reader
-                    .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            })
-            .map_err(|e| self.sqlite_error(e))
+        begin_read(&self.reader).map_err(|e| self.sqlite_error(e))
     }
 
     fn end_read(&mut self) -> Result<()> {
@@ -473,6 +467,13 @@ impl Db {
             what: what.to_owned(),
         }
     }
+}
+
+/// Starts a read transaction on `conn`; the `SELECT` is what actually
+/// takes the WAL read mark.
+fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
 }
 
 fn open_connection(path: &Path, options: &DbOptions) -> Result<Connection> {
