@@ -136,6 +136,39 @@ fn checkpoints_restart_the_wal_without_full_images() {
 }
 
 #[test]
+fn commits_during_checkpoints_are_kept() {
+    // Our checkpoints run without the write lock: the application's
+    // commits land between our sync and the checkpoint, and must stay in
+    // the WAL until synced.
+    let f = fixture(1024);
+    insert(&f.app, 10, 100);
+    let mut db = open(&f.path);
+    let path = f.path.clone();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let writing = std::sync::Arc::clone(&writing);
+        std::thread::spawn(move || {
+            let app = Connection::open(&path).unwrap();
+            app.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                insert(&app, 5, 1500);
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+        })
+    };
+    for _ in 0..100 {
+        db.sync().unwrap();
+        db.checkpoint(Checkpoint::Passive).unwrap();
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    db.sync().unwrap();
+    assert!(db.stats().checkpoints >= 10, "{:?}", db.stats());
+    assert_eq!(db.stats().full_images, 1);
+    assert_rebuilds(&db);
+}
+
+#[test]
 fn shrinking_database_is_replicated() {
     let f = fixture(4096);
     insert(&f.app, 300, 2000);
