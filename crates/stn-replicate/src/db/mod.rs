@@ -18,8 +18,15 @@
 //!   a WAL that restarts while we run is simply continued at its start.
 //! - the *writer* takes SQLite's write lock (`BEGIN IMMEDIATE`, rolled
 //!   back, nothing written) as a barrier whenever the reader lets go: at
-//!   startup and around our own checkpoints. Nobody can commit in between,
+//!   startup and before our own checkpoints. Nobody can commit in between,
 //!   so everything committed is synced before the read lock is dropped.
+//!   The barrier is held for that only: our PASSIVE checkpoints run after
+//!   it, with the reader's mark at the position, so the application never
+//!   waits for their copying and fsync.
+//!
+//! A snapshot for a replica is fixed the same way, by a read transaction
+//! of its own started under the barrier ([`SnapshotView`]), and is written
+//! without this `Db`, so a big snapshot holds back no sync.
 //!
 //! Both set `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`, so closing them never
 //! checkpoints or deletes the WAL, and `wal_autocheckpoint=0`.
