@@ -38,14 +38,15 @@ impl Db {
     }
 
     /// Syncs under the barrier, then checkpoints. The barrier (SQLite's
-    /// write lock) is held only to sync the last frames and move our read
-    /// mark to the position, never during the checkpoint itself, whose
+    /// write lock) is held to sync the last frames and move our read mark
+    /// to the position, not during the bulk of the checkpoint, whose
     /// copying and fsync would stall the application's commits.
     ///
     /// PASSIVE runs on the writer connection while the reader holds its
     /// mark at the position: SQLite copies no frame past it and cannot
     /// restart the WAL, so commits made meanwhile stay in the WAL for the
-    /// next sync (as Litestream does it). TRUNCATE must take the write lock
+    /// next sync (as Litestream does it). A second, short barrier then
+    /// copies what was committed meanwhile and lets the WAL restart. TRUNCATE must take the write lock
     /// itself and wait for readers, so our read mark is dropped and commits
     /// can slip in after the barrier; the next sync is then a full image
     /// (Litestream's "checkpoint boundary snapshot"). Returns false when
@@ -72,6 +73,24 @@ impl Db {
             Checkpoint::Passive => {
                 let copied = self.run_checkpoint(&self.writer, "PASSIVE")?.copied;
                 self.checkpointed_up_to(copied);
+                // Our mark still pins the WAL. Under the barrier again, the
+                // frames committed meanwhile are synced and copied (few, so
+                // the lock is short) and the mark dropped, so the WAL can
+                // restart; if the lock is busy, the next checkpoint does it.
+                self.with_barrier(|db| {
+                    db.sync_frames()?;
+                    if db.needs_full_image {
+                        return Ok(());
+                    }
+                    db.end_read()?;
+                    let complete = db.passive_checkpoint()?;
+                    db.begin_read()?;
+                    if complete {
+                        db.checkpointed_to = db.position.wal.map_or(0, |w| w.cursor.offset);
+                        db.wal_pages.clear();
+                    }
+                    Ok(())
+                })?;
             }
             Checkpoint::Truncate => {
                 let result = self.run_checkpoint(&self.reader, "TRUNCATE");
