@@ -24,10 +24,7 @@ fn main() -> ExitCode {
         output::print_error(&e);
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -40,6 +37,24 @@ fn main() -> ExitCode {
             output::print_error(&e);
             output::exit_code(&e)
         }
+    }
+}
+
+/// `stn replicate` is a long-running sidecar next to the application, and
+/// its work is waiting on I/O: one thread drives it, and SQLite and file
+/// work runs on a small blocking pool. Every extra thread costs a stack
+/// and a malloc arena (memory held for the life of the process) and
+/// competes with the application for cores. Other commands get the
+/// default multi-threaded runtime.
+fn runtime_for(command: &cli::Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        cli::Command::Replicate(_) => tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(4)
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
     }
 }
 

@@ -1,24 +1,31 @@
 //! Full images of the database: the first sync, every recovery, and the
 //! level-9 snapshots.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
+use rusqlite::Connection;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
 use super::l0::{self, PageReader, WalPages};
 use super::meta::{self, Position, WalPosition};
-use super::{Db, now_ms};
+use super::{Db, begin_read, now_ms, open_connection};
 use crate::error::Result;
 use crate::wal::{self, WalFile};
 
 impl Db {
-    /// Writes a full image of the database at the current TXID (after
-    /// syncing) to `out` as a snapshot, `1-<txid>`; returns its header.
-    /// `None` when continuity was found broken meanwhile (the next sync
-    /// writes a full image; try again after it).
-    pub fn write_snapshot(&mut self, out: &Path) -> Result<Option<Header>> {
+    /// Fixes a full image of the database at the current TXID (after
+    /// syncing), to be written as a snapshot `1-<txid>` by
+    /// [`SnapshotView::write`] without this `Db`: the view holds its own
+    /// read transaction, so syncs and checkpoints go on meanwhile. `None`
+    /// when continuity was found broken (the next sync writes a full image;
+    /// try again after it).
+    pub fn snapshot_view(&mut self) -> Result<Option<SnapshotView>> {
         self.sync()?;
-        let Some(source) = self.capture_image_source(true)? else {
+        // Opened before the barrier: the barrier blocks the application's
+        // commits, so it is held only for what must happen under it.
+        let mut conn = open_connection(&self.path, &self.options)?;
+        let Some(source) = self.capture_image_source(true, Some(&mut conn))? else {
             return Ok(None);
         };
         let header = Header {
@@ -30,13 +37,20 @@ impl Db {
             timestamp: now_ms(),
             ..Header::default()
         };
-        self.write_image(out, header, &source)?;
-        Ok(Some(header))
+        let db_file = File::open(&self.path).map_err(meta::write_error(&self.path))?;
+        Ok(Some(SnapshotView {
+            _read: conn,
+            db_file,
+            db_path: self.path.clone(),
+            wal_path: self.wal_path.clone(),
+            header,
+            source,
+        }))
     }
 
     /// Writes the next TXID as a full image of the database.
     pub(super) fn write_full_image(&mut self) -> Result<()> {
-        let Some(source) = self.capture_image_source(false)? else {
+        let Some(source) = self.capture_image_source(false, None)? else {
             return Ok(());
         };
         if source.commit == 0 {
@@ -88,7 +102,14 @@ impl Db {
     /// With `sync_first` (snapshots at the current TXID) everything
     /// committed is synced under the barrier first, so the image is exactly
     /// the state at the position; `None` if that sync found continuity broken.
-    fn capture_image_source(&mut self, sync_first: bool) -> Result<Option<ImageSource>> {
+    /// `view`, when given, starts a read transaction at the same point, so
+    /// the image's pages stay put for as long as it is held, whatever our
+    /// own reader does meanwhile.
+    fn capture_image_source(
+        &mut self,
+        sync_first: bool,
+        view: Option<&mut Connection>,
+    ) -> Result<Option<ImageSource>> {
         let captured = self.with_barrier(|db| {
             if sync_first {
                 db.sync_frames()?;
@@ -99,6 +120,9 @@ impl Db {
             db.end_read()?;
             let complete = db.passive_checkpoint()?;
             db.begin_read()?;
+            if let Some(view) = view {
+                begin_read(view).map_err(|e| db.sqlite_error(e))?;
+            }
             let mut overlay = WalPages::new();
             let mut wal_end = None;
             let mut commit = 0;
@@ -143,19 +167,14 @@ impl Db {
 
     /// Writes every page of `source` to `path`.
     fn write_image(&mut self, path: &Path, header: Header, source: &ImageSource) -> Result<u64> {
-        let mut wal = if source.overlay.is_empty() {
-            None
-        } else {
-            WalFile::open(&self.wal_path)?
-        };
-        let mut reader = PageReader {
-            wal: wal.as_mut(),
-            db: &mut self.db_file,
-            db_path: &self.path,
-        };
-        let lock = stn_ltx::lock_pgno(source.page_size);
-        let pages = l0::full_image_pages(&source.overlay, source.commit, lock);
-        l0::write_ltx(path, header, pages, &mut reader)
+        write_image(
+            path,
+            header,
+            source,
+            &mut self.db_file,
+            &self.path,
+            &self.wal_path,
+        )
     }
 
     /// Page size and page count from the database file's header.
@@ -169,6 +188,63 @@ impl Db {
             .len();
         Ok(database_size_from_header(&header, file_len))
     }
+}
+
+/// A full image of the database at one TXID, fixed by a read transaction
+/// of its own until written (see [`Db::snapshot_view`]).
+pub struct SnapshotView {
+    /// Holds the read transaction that keeps the image's pages in place;
+    /// dropping it ends the transaction.
+    _read: Connection,
+    db_file: File,
+    db_path: PathBuf,
+    wal_path: PathBuf,
+    header: Header,
+    source: ImageSource,
+}
+
+impl SnapshotView {
+    /// The snapshot's header (`min_txid` 1, `max_txid` the TXID).
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
+    /// Writes the snapshot to `out` as an LTX file; returns its size.
+    pub fn write(mut self, out: &Path) -> Result<u64> {
+        write_image(
+            out,
+            self.header,
+            &self.source,
+            &mut self.db_file,
+            &self.db_path,
+            &self.wal_path,
+        )
+    }
+}
+
+/// Writes every page of `source` to `path`, reading the WAL at `wal_path`
+/// and the database file `db`.
+fn write_image(
+    path: &Path,
+    header: Header,
+    source: &ImageSource,
+    db: &mut File,
+    db_path: &Path,
+    wal_path: &Path,
+) -> Result<u64> {
+    let mut wal = if source.overlay.is_empty() {
+        None
+    } else {
+        WalFile::open(wal_path)?
+    };
+    let mut reader = PageReader {
+        wal: wal.as_mut(),
+        db,
+        db_path,
+    };
+    let lock = stn_ltx::lock_pgno(source.page_size);
+    let pages = l0::full_image_pages(&source.overlay, source.commit, lock);
+    l0::write_ltx(path, header, pages, &mut reader)
 }
 
 /// What a full image is made of.

@@ -18,8 +18,15 @@
 //!   a WAL that restarts while we run is simply continued at its start.
 //! - the *writer* takes SQLite's write lock (`BEGIN IMMEDIATE`, rolled
 //!   back, nothing written) as a barrier whenever the reader lets go: at
-//!   startup and around our own checkpoints. Nobody can commit in between,
+//!   startup and before our own checkpoints. Nobody can commit in between,
 //!   so everything committed is synced before the read lock is dropped.
+//!   The barrier is held for that only: our PASSIVE checkpoints run after
+//!   it, with the reader's mark at the position, so the application never
+//!   waits for their copying and fsync.
+//!
+//! A snapshot for a replica is fixed the same way, by a read transaction
+//! of its own started under the barrier ([`SnapshotView`]), and is written
+//! without this `Db`, so a big snapshot holds back no sync.
 //!
 //! Both set `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`, so closing them never
 //! checkpoints or deletes the WAL, and `wal_autocheckpoint=0`.
@@ -42,6 +49,7 @@ mod image;
 mod l0;
 mod meta;
 
+pub use image::SnapshotView;
 pub use meta::{MetaDir, Position, WalPosition};
 
 use std::fs::File;
@@ -439,16 +447,9 @@ impl Db {
         Ok(Some(value))
     }
 
-    /// Starts the reader's long read transaction; the `SELECT` is what
-    /// actually takes the WAL read mark.
+    /// Starts the reader's long read transaction.
     fn begin_read(&mut self) -> Result<()> {
-        self.reader
-            .execute_batch("BEGIN")
-            .and_then(|()| {
-                self.reader
-                    .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            })
-            .map_err(|e| self.sqlite_error(e))
+        begin_read(&self.reader).map_err(|e| self.sqlite_error(e))
     }
 
     fn end_read(&mut self) -> Result<()> {
@@ -473,6 +474,13 @@ impl Db {
             what: what.to_owned(),
         }
     }
+}
+
+/// Starts a read transaction on `conn`; the `SELECT` is what actually
+/// takes the WAL read mark.
+fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
 }
 
 fn open_connection(path: &Path, options: &DbOptions) -> Result<Connection> {

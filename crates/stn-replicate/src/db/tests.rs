@@ -136,6 +136,40 @@ fn checkpoints_restart_the_wal_without_full_images() {
 }
 
 #[test]
+fn commits_during_checkpoints_are_kept() {
+    // Our checkpoints run without the write lock: the application's
+    // commits land between our sync and the checkpoint, and must stay in
+    // the WAL until synced.
+    let f = fixture(1024);
+    insert(&f.app, 10, 100);
+    let mut db = open(&f.path);
+    let path = f.path.clone();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let writing = std::sync::Arc::clone(&writing);
+        std::thread::spawn(move || {
+            let app = Connection::open(&path).unwrap();
+            app.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                insert(&app, 5, 1500);
+                // Gaps in which our barrier can get the write lock.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    for _ in 0..40 {
+        db.sync().unwrap();
+        db.checkpoint(Checkpoint::Passive).unwrap();
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    db.sync().unwrap();
+    assert!(db.stats().checkpoints > 0, "{:?}", db.stats());
+    assert_eq!(db.stats().full_images, 1);
+    assert_rebuilds(&db);
+}
+
+#[test]
 fn shrinking_database_is_replicated() {
     let f = fixture(4096);
     insert(&f.app, 300, 2000);
@@ -239,14 +273,69 @@ fn snapshot_is_the_state_at_the_txid() {
     let mut db = open(&f.path);
     insert(&f.app, 10, 100);
     let out = f.path.with_extension("snap");
-    let snap = db.write_snapshot(&out).unwrap().unwrap();
+    let view = db.snapshot_view().unwrap().unwrap();
+    let snap = view.header();
     assert_eq!((snap.min_txid, snap.max_txid), (1, db.txid()));
-    let bytes = std::fs::read(&out).unwrap();
+    view.write(&out).unwrap();
+    assert_eq!(rows(&restore_snapshot(&out)), rows(&f.path));
+}
+
+/// Restores the LTX snapshot at `path` into a database file next to it.
+fn restore_snapshot(path: &Path) -> PathBuf {
+    let bytes = std::fs::read(path).unwrap();
     let mut image = Vec::new();
     stn_ltx::write_database(vec![stn_ltx::Reader::new(&bytes[..]).unwrap()], &mut image).unwrap();
-    let restored = f.path.with_extension("restored");
+    let restored = path.with_extension("restored");
     std::fs::write(&restored, image).unwrap();
-    assert_eq!(rows(&restored), rows(&f.path));
+    restored
+}
+
+#[test]
+fn snapshot_view_keeps_its_state_while_the_db_moves_on() {
+    // With another reader during the capture its checkpoint stops short,
+    // so the image comes partly from the WAL; without, all from the file.
+    for other_reader in [false, true] {
+        let f = fixture(4096);
+        insert(&f.app, 50, 3000);
+        let mut db = open(&f.path);
+        f.app
+            .execute("UPDATE t SET v = randomblob(3000) WHERE id % 2 = 0", [])
+            .unwrap();
+        let reader = Connection::open(&f.path).unwrap();
+        if other_reader {
+            reader.execute_batch("BEGIN").unwrap();
+            reader
+                .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
+                .unwrap();
+        }
+        let view = db.snapshot_view().unwrap().unwrap();
+        let expected = rows(&f.path);
+        drop(reader);
+
+        // The database moves on: rewritten pages, synced and checkpointed
+        // by us and by the application (as far as the view lets them).
+        f.app
+            .execute("UPDATE t SET v = randomblob(3000)", [])
+            .unwrap();
+        insert(&f.app, 20, 3000);
+        db.sync().unwrap();
+        db.checkpoint(Checkpoint::Passive).unwrap();
+        let _: (i64, i64, i64) = f
+            .app
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+
+        let out = f.path.with_extension("snap");
+        view.write(&out).unwrap();
+        assert_eq!(
+            rows(&restore_snapshot(&out)),
+            expected,
+            "other reader: {other_reader}"
+        );
+        assert_rebuilds(&db);
+    }
 }
 
 #[test]

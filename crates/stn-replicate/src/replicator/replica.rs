@@ -271,7 +271,10 @@ impl ReplicaTask {
     }
 
     /// Writes a full image of the local database at its current TXID and
-    /// uploads it as a level-9 snapshot `1-<txid>`.
+    /// uploads it as a level-9 snapshot `1-<txid>`. The database is locked
+    /// only to fix the image (a sync and a read transaction of the
+    /// snapshot's own): writing and uploading it, which take long for a big
+    /// database, leave the database task and the other replicas free.
     async fn write_snapshot(&mut self) -> Result<()> {
         let shared = Arc::clone(&self.shared);
         let path = self
@@ -280,9 +283,17 @@ impl ReplicaTask {
             .path()
             .join(format!("snapshot-{}.ltx", self.index));
         let out = path.clone();
-        let header = tokio::task::spawn_blocking(move || shared.lock_db().write_snapshot(&out))
-            .await
-            .map_err(|e| join_error(&path, e))??;
+        let header = tokio::task::spawn_blocking(move || {
+            let view = shared.lock_db().snapshot_view()?;
+            let Some(view) = view else {
+                return Ok(None);
+            };
+            let header = view.header();
+            view.write(&out)?;
+            Ok(Some(header))
+        })
+        .await
+        .map_err(|e| join_error(&path, e))??;
         let Some(header) = header else {
             return Ok(());
         };

@@ -4,7 +4,8 @@
 //! data. Prints a Markdown table (stn, litestream, ratio) and the methods.
 //! - A: 100 tx/s of small rows for 20 s, then 30 s idle;
 //! - B: as many tx/s as one writer manages for 10 s;
-//! - C: a 256 MB database (half random bytes), 10 tx/s for 10 s, restores.
+//! - C: a 256 MB database (half random bytes): 100 tx/s while the first
+//!   image is made, then 10 tx/s for 10 s, restores.
 //!
 //! usage: bench_replication PATH_TO_STN PATH_TO_LITESTREAM
 //! `STN_BENCH_SCALE` (default 1) scales every duration and the size of C.
@@ -17,13 +18,14 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::percentile;
 use tools::{Replicator, clock_ticks, restore};
 use watch::{Watcher, commit_lag, dir_ltx_bytes};
-use writer::{count, create_db, preload, write_load};
+use writer::{count, create_db, preload, write_load, write_while};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tool {
@@ -92,6 +94,8 @@ the first L0 file containing its row minus the time its COMMIT returned (all com
 - Idle: after the last commit and a 3 s settle, files created / changed / removed under the \
 replica during the idle window (file-system changes approximate object-store write requests; \
 LIST/GET requests are not visible on a file replica).
+- C: app commit latency during the first image: the writer runs at 100 tx/s from the \
+replicator's start until the first L0 file appears in the replica (image made and uploaded).
 - Restore: wall time of `restore -o OUT --integrity-check none file://REPLICA` (Litestream: \
 `-integrity-check none`), MB/s = restored file size / wall time; row counts checked after.";
 
@@ -303,14 +307,29 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         let started = Instant::now();
         let proc = Replicator::start(bench, tool, &db, &replica);
         let watch = Watcher::start(&replica, proc.pid);
-        watch.wait_first_l0(&proc, Duration::from_secs(600));
+        // The application keeps committing while the first image is made
+        // and uploaded.
+        let first_image_done = AtomicBool::new(false);
+        let during = thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                write_while(&db, Some(100.0), || {
+                    !first_image_done.load(Ordering::Relaxed)
+                })
+            });
+            watch.wait_first_l0(&proc, Duration::from_secs(600));
+            first_image_done.store(true, Ordering::Relaxed);
+            writer.join().expect("writer thread")
+        });
         let snapshot_s = started.elapsed().as_secs_f64();
         let load = write_load(&db, Some(10.0), duration);
         watch.sample_rss();
         let cpu = proc.stop(bench.ticks);
         let seen = watch.stop();
         let final_bytes = dir_ltx_bytes(&replica);
-        results.insert(tool.name(), (load, cpu, seen, snapshot_s, final_bytes));
+        results.insert(
+            tool.name(),
+            (load, cpu, seen, snapshot_s, final_bytes, during),
+        );
         paths.insert(tool.name(), (db, replica));
     }
     let _ = std::fs::remove_file(&source);
@@ -347,6 +366,14 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         l.3,
         2,
     );
+    for (what, at) in [("p50", 0.5), ("p99", 0.99)] {
+        row(
+            &format!("C: app commit latency {what} during the first image (100 tx/s), ms"),
+            percentile(&s.5.latencies_ms(), at),
+            percentile(&l.5.latencies_ms(), at),
+            3,
+        );
+    }
     row(
         "C: replicator CPU s, whole life (snapshot, workload, final sync)",
         s.1,

@@ -48,6 +48,12 @@ pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMAR
 
 /// One transaction per row, paced at `rate` per second (or unpaced).
 pub(crate) fn write_load(db: &Path, rate: Option<f64>, duration: Duration) -> Load {
+    let started = Instant::now();
+    write_while(db, rate, || started.elapsed() < duration)
+}
+
+/// As [`write_load`], for as long as `go_on` says.
+pub(crate) fn write_while(db: &Path, rate: Option<f64>, mut go_on: impl FnMut() -> bool) -> Load {
     let conn = open(db);
     let body = "x".repeat(100);
     let mut load = Load {
@@ -59,7 +65,7 @@ pub(crate) fn write_load(db: &Path, rate: Option<f64>, duration: Duration) -> Lo
     };
     let started = Instant::now();
     let mut seq = 0i64;
-    while started.elapsed() < duration {
+    while go_on() {
         if let Some(rate) = rate {
             let at = started + Duration::from_secs_f64(seq as f64 / rate);
             if let Some(wait) = at.checked_duration_since(Instant::now()) {
