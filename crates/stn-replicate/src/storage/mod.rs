@@ -352,13 +352,7 @@ impl ReplicaClient {
         key: &Path,
         timestamp: OffsetDateTime,
     ) -> Result<()> {
-        let relative: PathBuf = key
-            .prefix_match(&self.prefix)
-            .into_iter()
-            .flatten()
-            .map(|part| part.as_ref().to_owned())
-            .collect();
-        let path = root.join(relative);
+        let path = local_path(root, &self.prefix, key);
         let io_error = |path: &std::path::Path| {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }
@@ -374,6 +368,13 @@ impl ReplicaClient {
             crate::restore::fsync_dir(dir)?;
         }
         Ok(())
+    }
+
+    /// The LTX file's path on disk (file backend), to read it in place
+    /// instead of downloading a copy; `None` for object stores.
+    pub(crate) fn local_ltx_path(&self, file: &LtxFileInfo) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(local_path(root, &self.prefix, &self.key_of(file)))
     }
 
     /// Downloads a whole LTX file.
@@ -464,6 +465,18 @@ impl ReplicaClient {
         }
         Ok(())
     }
+}
+
+/// Where the object `key` of a file replica rooted at `root` (whose keys
+/// start with `prefix`) is on disk.
+fn local_path(root: &std::path::Path, prefix: &Path, key: &Path) -> PathBuf {
+    let relative: PathBuf = key
+        .prefix_match(prefix)
+        .into_iter()
+        .flatten()
+        .map(|part| part.as_ref().to_owned())
+        .collect();
+    root.join(relative)
 }
 
 /// What an upload sends: bytes already in memory, or the first
