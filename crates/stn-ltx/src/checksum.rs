@@ -62,16 +62,16 @@ impl Crc64 {
         for word in &mut words {
             let mut eight = [0u8; 8];
             eight.copy_from_slice(word);
-            let x = state ^ u64::from_le_bytes(eight);
-            let byte = |n: u32| ((x >> (8 * n)) & 0xff) as usize;
-            state = TABLES[7][byte(0)]
-                ^ TABLES[6][byte(1)]
-                ^ TABLES[5][byte(2)]
-                ^ TABLES[4][byte(3)]
-                ^ TABLES[3][byte(4)]
-                ^ TABLES[2][byte(5)]
-                ^ TABLES[1][byte(6)]
-                ^ TABLES[0][byte(7)];
+            let [b0, b1, b2, b3, b4, b5, b6, b7] =
+                (state ^ u64::from_le_bytes(eight)).to_le_bytes();
+            state = TABLES[7][b0 as usize]
+                ^ TABLES[6][b1 as usize]
+                ^ TABLES[5][b2 as usize]
+                ^ TABLES[4][b3 as usize]
+                ^ TABLES[3][b4 as usize]
+                ^ TABLES[2][b5 as usize]
+                ^ TABLES[1][b6 as usize]
+                ^ TABLES[0][b7 as usize];
         }
         for &byte in words.remainder() {
             let slot = (state ^ u64::from(byte)) & 0xff;
