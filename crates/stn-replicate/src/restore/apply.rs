@@ -13,7 +13,6 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use stn_ltx::{Header, Reader, Writer};
-use tokio::sync::Semaphore;
 
 use super::fetch::{self, Input, Progress};
 use super::output::{self, ImageFile, blocking, io_error};
@@ -70,8 +69,6 @@ async fn fetch_and_write(
 ) -> Result<u64> {
     let bytes: u64 = plan.steps.iter().map(|step| step.file.size).sum();
     let progress = Progress::new(options, plan.steps.len(), bytes);
-    let parallelism = options.parallelism.max(1);
-    let permits = Semaphore::new(parallelism);
     let mut opened = Vec::with_capacity(plan.steps.len());
     let mut feeds = Vec::new();
     for (at, step) in plan.steps.iter().enumerate() {
@@ -90,14 +87,7 @@ async fn fetch_and_write(
             Input::local(file)
         } else {
             let (tx, reader) = fetch::channel();
-            feeds.push(fetch::feed(
-                client,
-                &step.file,
-                tx,
-                &permits,
-                parallelism,
-                &progress,
-            ));
+            feeds.push(fetch::feed(client, &step.file, tx, &progress));
             Input::Remote(reader)
         };
         opened.push(Opened {

@@ -92,7 +92,9 @@ pub struct RestoreOptions {
     pub if_replica_exists: bool,
     /// Check to run before the database is put in place.
     pub integrity_check: IntegrityCheck,
-    /// Files downloaded at once (at least 1).
+    /// Files downloaded at once by a v0.3 restore (at least 1). An LTX
+    /// restore streams every planned file at once, as the merge reads them
+    /// side by side.
     pub parallelism: usize,
     /// Replace an existing output (and drop its -wal/-shm).
     pub force: bool,

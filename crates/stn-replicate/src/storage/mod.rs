@@ -429,6 +429,29 @@ impl ReplicaClient {
         Ok(size)
     }
 
+    /// A whole LTX file as a stream of chunks, in order, from one GET.
+    pub(crate) async fn stream_ltx(
+        &self,
+        file: &LtxFileInfo,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes>> + use<>> {
+        let key = self.key_of(file);
+        let storage_error = move |key: &Path| {
+            let key = key.to_string();
+            move |source| Error::Storage {
+                op: "get",
+                key: key.clone(),
+                source,
+            }
+        };
+        let body = self
+            .store
+            .get(&key)
+            .await
+            .map_err(storage_error(&key))?
+            .into_stream();
+        Ok(body.map_err(storage_error(&key)))
+    }
+
     /// Downloads `range` (byte offsets) of an LTX file, e.g. its header.
     pub async fn get_ltx_range(&self, file: &LtxFileInfo, range: Range<u64>) -> Result<Bytes> {
         let key = self.key_of(file);
