@@ -358,7 +358,7 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
             tool.name(),
             rand::random::<u64>()
         );
-        let Some(url) = s3::upload_replica(replica, &prefix) else {
+        let Some((url, uploaded)) = s3::upload_replica(replica, &prefix) else {
             break;
         };
         let out = bench
@@ -370,6 +370,7 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         let matches = ok
             && count(&out, "SELECT count(*) FROM blobs") == count(db, "SELECT count(*) FROM blobs");
         let _ = std::fs::remove_file(&out);
+        s3::delete_replica(&uploaded);
         s3_restores.insert(tool.name(), (secs, size, matches));
     }
     let [s, l] = [&results["stn"], &results["litestream"]];

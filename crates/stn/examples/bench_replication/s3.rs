@@ -19,8 +19,9 @@ pub(crate) fn moto() -> Option<(String, String)> {
 }
 
 /// Uploads the LTX files of the file replica `replica` under `prefix` on
-/// moto; returns the S3 URL both tools restore from.
-pub(crate) fn upload_replica(replica: &Path, prefix: &str) -> Option<String> {
+/// moto; returns the S3 URL both tools restore from and the client that
+/// [`delete_replica`] takes.
+pub(crate) fn upload_replica(replica: &Path, prefix: &str) -> Option<(String, ReplicaClient)> {
     let (endpoint, bucket) = moto()?;
     let mut config = ReplicaConfig::new(ReplicaKind::S3);
     config.bucket = Some(bucket.clone());
@@ -31,11 +32,7 @@ pub(crate) fn upload_replica(replica: &Path, prefix: &str) -> Option<String> {
     config.access_key_id = Some(ACCESS_KEY.to_owned());
     config.secret_access_key = Some(ACCESS_KEY.to_owned());
     let client = ReplicaClient::from_config(&config).expect("S3 replica config");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = runtime();
     for level_dir in std::fs::read_dir(replica.join("ltx")).expect("replica levels") {
         let level_dir = level_dir.expect("replica level").path();
         let level: u8 = level_dir
@@ -62,7 +59,33 @@ pub(crate) fn upload_replica(replica: &Path, prefix: &str) -> Option<String> {
                 .unwrap_or_else(|e| panic!("upload {}: {e}", path.display()));
         }
     }
-    Some(format!(
+    let url = format!(
         "s3://{bucket}/{prefix}?endpoint={endpoint}&region=us-east-1&force-path-style=true"
-    ))
+    );
+    Some((url, client))
+}
+
+/// Deletes what [`upload_replica`] uploaded: moto keeps large objects in
+/// temporary files, and the disk is shared.
+pub(crate) fn delete_replica(client: &ReplicaClient) {
+    runtime().block_on(async {
+        for level in 0..=stn_replicate::paths::SNAPSHOT_LEVEL {
+            let files = client
+                .list_ltx(level)
+                .await
+                .expect("list the uploaded replica");
+            client
+                .delete_ltx(&files)
+                .await
+                .expect("delete the uploaded replica");
+        }
+    });
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
