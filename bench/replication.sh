@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Replication benchmark: `stn replicate` against Litestream 0.5.17 on the same
-# workloads, file replicas on local disk (no object store, no network).
+# workloads, file replicas on local disk, and restores again from S3 on moto
+# (127.0.0.1) when it runs.
 # Prints a Markdown table (stn, litestream, ratio) and the methods.
-# STN_BENCH_SCALE=0.2 shortens every duration (and the 256 MB database) for a quick check.
+# STN_BENCH_SCALE=0.2 shortens every duration (and the 256 MB database) for a quick check;
+# STN_BENCH_WORKLOADS=C runs only workload C (the 256 MB database and its restores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/test-services.sh env)"

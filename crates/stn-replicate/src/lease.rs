@@ -3,16 +3,10 @@
 //!
 //! The lease is one object, `<replica prefix>/lease.json`:
 //! `{"holder": {"hostname", "pid", "started_at", "id", "scope"}, "expires_at", "generation"}`.
-//! Every change is a compare-and-swap on the version last read or written:
-//! - S3, GCS, Azure: conditional PUTs (`PutMode::Create` when absent,
-//!   `PutMode::Update` with the ETag/generation otherwise); atomic on the
-//!   server, so of two racing writers exactly one wins.
-//! - file: object_store's local store cannot do `PutMode::Update`, so the
-//!   file is read, compared and replaced (temp file + rename) while holding
-//!   an exclusive `flock` on `lease.lock` beside it. The kernel drops the
-//!   lock when its holder dies, so a crash never leaves it stuck. This is
-//!   atomic between processes of one machine; on network file systems it is
-//!   only as good as their `flock`.
+//! Every change is a compare-and-swap on the version last read or written,
+//! through [`ReplicaClient::put_if_version`] (conditional PUTs on object
+//! stores, a `flock`-guarded swap on the file backend; see
+//! `storage/cas.rs`), so of two racing writers exactly one wins.
 //!
 //! A lease is free when absent, expired (`expires_at` passed; holders'
 //! clocks are assumed to agree to well under the TTL), or held by a process
@@ -20,24 +14,18 @@
 //! a crash need not wait out the TTL). [`Lease::renew`] costs one request;
 //! the replicator renews once per [`LeaseOptions::renew_every`].
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
-use crate::storage::ReplicaClient;
+use crate::storage::{CasOutcome, ObjectVersion, ReplicaClient};
 
 /// Name of the lease object under the replica prefix.
 pub const LEASE_FILE: &str = "lease.json";
-/// The file backend's lock file, beside the lease.
-const LOCK_FILE: &str = "lease.lock";
 /// Rounds of read-and-write when another process changes the lease between
 /// our read and our write.
 const ACQUIRE_ATTEMPTS: usize = 3;
@@ -142,182 +130,14 @@ impl Record {
     }
 }
 
-/// What a compare-and-swap compares against.
-#[derive(Clone, Debug)]
-enum Version {
-    /// ETag (and GCS generation) of the object.
-    Object(UpdateVersion),
-    /// The exact bytes of the file.
-    File(Bytes),
-}
-
-/// Where the lease lives and how it is swapped.
-#[derive(Clone, Debug)]
-enum Backend {
-    /// Conditional PUTs on an object store.
-    Object {
-        store: Arc<dyn ObjectStore>,
-        key: Path,
-    },
-    /// A file in the replica directory, swapped under a `flock`.
-    File { dir: PathBuf },
-}
-
-impl Backend {
-    fn of(client: &ReplicaClient) -> Backend {
-        // The file backend's redacted URL is `file://` + its directory.
-        match client.url().strip_prefix("file://") {
-            Some(dir) => Backend::File {
-                dir: PathBuf::from(dir),
-            },
-            None => Backend::Object {
-                store: client.object_store(),
-                key: client.prefix().clone().join(LEASE_FILE),
-            },
-        }
-    }
-
-    /// The lease's key or path, for messages.
-    fn name(&self) -> String {
-        match self {
-            Backend::Object { key, .. } => key.to_string(),
-            Backend::File { dir } => dir.join(LEASE_FILE).display().to_string(),
-        }
-    }
-
-    /// The lease's bytes and version, `None` when there is none.
-    async fn read(&self) -> Result<Option<(Bytes, Version)>> {
-        match self {
-            Backend::Object { store, key } => {
-                let result = match store.get(key).await {
-                    Ok(result) => result,
-                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                    Err(source) => return Err(self.storage_error("get", source)),
-                };
-                let version = UpdateVersion {
-                    e_tag: result.meta.e_tag.clone(),
-                    version: result.meta.version.clone(),
-                };
-                let bytes = result
-                    .bytes()
-                    .await
-                    .map_err(|source| self.storage_error("get", source))?;
-                Ok(Some((bytes, Version::Object(version))))
-            }
-            Backend::File { dir } => {
-                let path = dir.join(LEASE_FILE);
-                match tokio::fs::read(&path).await {
-                    Ok(bytes) => {
-                        let bytes = Bytes::from(bytes);
-                        Ok(Some((bytes.clone(), Version::File(bytes))))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(source) => Err(io_error(&path, source)),
-                }
-            }
-        }
-    }
-
-    /// Writes `bytes` if the lease is still at `expected` (`None`: absent).
-    /// Returns the new version, or `None` when someone else changed it.
-    async fn swap(&self, bytes: Bytes, expected: Option<&Version>) -> Result<Option<Version>> {
-        match self {
-            Backend::Object { store, key } => {
-                let mode = match expected {
-                    None => PutMode::Create,
-                    Some(Version::Object(version)) => PutMode::Update(version.clone()),
-                    // Versions come from the same backend that made them.
-                    Some(Version::File(_)) => return Ok(None),
-                };
-                let options = PutOptions {
-                    mode,
-                    ..PutOptions::default()
-                };
-                match store.put_opts(key, PutPayload::from(bytes), options).await {
-                    Ok(result) => Ok(Some(Version::Object(UpdateVersion {
-                        e_tag: result.e_tag,
-                        version: result.version,
-                    }))),
-                    Err(
-                        object_store::Error::AlreadyExists { .. }
-                        | object_store::Error::Precondition { .. },
-                    ) => Ok(None),
-                    Err(source) => Err(self.storage_error("put", source)),
-                }
-            }
-            Backend::File { dir } => {
-                let expected = match expected {
-                    None => None,
-                    Some(Version::File(bytes)) => Some(bytes.clone()),
-                    Some(Version::Object(_)) => return Ok(None),
-                };
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || swap_file(&dir, bytes, expected))
-                    .await
-                    .map_err(|e| io_error(self.name(), std::io::Error::other(e)))?
-            }
-        }
-    }
-
-    fn storage_error(&self, op: &'static str, source: object_store::Error) -> Error {
-        Error::Storage {
-            op,
-            key: self.name(),
-            error: source,
-        }
-    }
-}
-
-/// The file backend's compare-and-swap: under an exclusive lock of
-/// `lease.lock`, replaces `lease.json` with `bytes` if it holds `expected`.
-fn swap_file(
-    dir: &std::path::Path,
-    bytes: Bytes,
-    expected: Option<Bytes>,
-) -> Result<Option<Version>> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let lock_path = dir.join(LOCK_FILE);
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io_error(&lock_path, e))?;
-    // Held for one read and one rename; released when `lock` is dropped.
-    lock.lock().map_err(|e| io_error(&lock_path, e))?;
-    let path = dir.join(LEASE_FILE);
-    let current = match std::fs::read(&path) {
-        Ok(current) => Some(current),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(&path, e)),
-    };
-    if current.as_deref() != expected.as_deref() {
-        return Ok(None);
-    }
-    let temp = dir.join(format!("{LEASE_FILE}.{:016x}.tmp", rand::random::<u64>()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        std::io::Write::write_all(&mut file, &bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&temp);
-        return Err(io_error(&path, e));
-    }
-    crate::restore::fsync_dir(dir)?;
-    Ok(Some(Version::File(bytes)))
-}
-
 /// A held lease on one replica. Dropping it without [`Lease::release`]
 /// leaves it to expire after the TTL.
 #[derive(Debug)]
 pub struct Lease {
-    backend: Backend,
-    url: String,
+    client: ReplicaClient,
     options: LeaseOptions,
     record: Record,
-    version: Version,
+    version: ObjectVersion,
 }
 
 impl Lease {
@@ -335,10 +155,9 @@ impl Lease {
         options: &LeaseOptions,
         holder: &Holder,
     ) -> Result<Lease> {
-        let backend = Backend::of(client);
         let mut blocking = None;
         for _ in 0..ACQUIRE_ATTEMPTS {
-            let current = backend.read().await?;
+            let current = client.read_versioned(LEASE_FILE).await?;
             let (generation, expected) = match current {
                 None => (1, None),
                 Some((bytes, version)) => match Record::parse(&bytes) {
@@ -360,7 +179,7 @@ impl Lease {
                     Err(_) if options.takeover => (1, Some(version)),
                     Err(detail) => {
                         return Err(Error::CorruptFile {
-                            file: backend.name(),
+                            file: client.object_name(LEASE_FILE),
                             detail: format!(
                                 "{detail}; it is the replica's lease: pass --takeover to replace it"
                             ),
@@ -373,10 +192,12 @@ impl Lease {
                 expires_at: rfc3339(OffsetDateTime::now_utc() + options.ttl),
                 generation,
             };
-            if let Some(version) = backend.swap(record.to_bytes(), expected.as_ref()).await? {
+            let written = client
+                .put_if_version(LEASE_FILE, record.to_bytes(), expected.as_ref())
+                .await?;
+            if let CasOutcome::Written(version) = written {
                 return Ok(Lease {
-                    backend,
-                    url: client.url().to_owned(),
+                    client: client.clone(),
                     options: options.clone(),
                     record,
                     version,
@@ -422,20 +243,20 @@ impl Lease {
             generation: self.record.generation + 1,
         };
         match self
-            .backend
-            .swap(record.to_bytes(), Some(&self.version))
+            .client
+            .put_if_version(LEASE_FILE, record.to_bytes(), Some(&self.version))
             .await?
         {
-            Some(version) => {
+            CasOutcome::Written(version) => {
                 self.record = record;
                 self.version = version;
                 Ok(())
             }
-            None => {
+            CasOutcome::Conflict => {
                 // An earlier write of ours may have landed with its answer
                 // lost (a reset, a timeout): the lease then still names us,
                 // at a version we never saw. Write again on top of it.
-                if let Some((bytes, version)) = self.backend.read().await?
+                if let Some((bytes, version)) = self.client.read_versioned(LEASE_FILE).await?
                     && let Ok((current, _)) = Record::parse(&bytes)
                     && current.holder.id == self.record.holder.id
                 {
@@ -443,8 +264,10 @@ impl Lease {
                         generation: current.generation + 1,
                         ..record
                     };
-                    if let Some(version) =
-                        self.backend.swap(record.to_bytes(), Some(&version)).await?
+                    if let CasOutcome::Written(version) = self
+                        .client
+                        .put_if_version(LEASE_FILE, record.to_bytes(), Some(&version))
+                        .await?
                     {
                         self.record = record;
                         self.version = version;
@@ -458,7 +281,7 @@ impl Lease {
 
     /// The error for a lease someone else changed, naming them if possible.
     async fn lost(&self) -> Error {
-        let now_held_by = match self.backend.read().await {
+        let now_held_by = match self.client.read_versioned(LEASE_FILE).await {
             Ok(Some((bytes, _))) => match Record::parse(&bytes) {
                 Ok((record, _)) => format!("taken over by {}", record.holder),
                 Err(detail) => format!("overwritten with an unreadable lease ({detail})"),
@@ -467,7 +290,7 @@ impl Lease {
             Err(e) => format!("changed by someone else (cannot read it: {e})"),
         };
         Error::LeaseLost {
-            url: self.url.clone(),
+            url: self.client.url().to_owned(),
             detail: now_held_by,
         }
     }
@@ -503,13 +326,6 @@ fn process_scope() -> Option<String> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
     Some(format!("{}/{}", boot.trim(), namespace.display()))
-}
-
-fn io_error(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.as_ref().display().to_string(),
-        source,
-    }
 }
 
 #[cfg(test)]

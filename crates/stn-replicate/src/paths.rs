@@ -19,7 +19,7 @@ const LTX_DIR: &str = "ltx";
 
 /// How LTX object keys are built under a replica's prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyLayout {
+pub(crate) enum KeyLayout {
     /// `<prefix>/<level %04x>/<name>`: Litestream's S3 (and OSS) client.
     S3,
     /// `<prefix>/ltx/<level>/<name>`: Litestream's file, GCS and Azure clients.

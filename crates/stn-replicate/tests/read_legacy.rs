@@ -132,11 +132,11 @@ fn fixture(dir: &Path, damage_wal1: bool) -> Fixture {
 /// Uploads the stale generation, then (a second later, so last-modified
 /// times differ) the current one.
 async fn upload(client: &ReplicaClient, fixture: &Fixture) {
-    let store = client.object_store();
+    let (store, prefix) = client.raw_store_for_tests();
     let put = |objects: &[(String, Vec<u8>)]| {
         let store = store.clone();
         let objects = objects.to_vec();
-        let prefix = client.prefix().clone();
+        let prefix = prefix.clone();
         async move {
             for (key, bytes) in objects {
                 let mut path = prefix.clone();

@@ -5,6 +5,7 @@
 mod read_support;
 
 use bytes::Bytes;
+use object_store::path::Path;
 use object_store::{Attribute, ObjectStoreExt};
 use stn_replicate::restore::{RestoreOptions, RestoreOutcome, list_files, restore};
 use stn_replicate::storage::{LtxFileInfo, ReplicaClient};
@@ -58,7 +59,8 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
     for key in [client.ltx_key(0, 2, 2), client.ltx_key(2, 2, 2)] {
         match metadata_key {
             Some(name) => {
-                let result = client.object_store().get(&key).await.unwrap();
+                let (store, _) = client.raw_store_for_tests();
+                let result = store.get(&Path::parse(&key).unwrap()).await.unwrap();
                 let value = result
                     .attributes
                     .get(&Attribute::Metadata(name.to_owned().into()));
@@ -181,7 +183,12 @@ async fn large_upload(client: &ReplicaClient, metadata_key: Option<&str>) {
         "streamed multipart upload reads back whole"
     );
     let key = client.ltx_key(8, 1, 9);
-    let attributes = client.object_store().get(&key).await.unwrap().attributes;
+    let (store, _) = client.raw_store_for_tests();
+    let attributes = store
+        .get(&Path::parse(&key).unwrap())
+        .await
+        .unwrap()
+        .attributes;
     match metadata_key {
         Some(name) => assert_eq!(
             attributes

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
 use rusqlite::Connection;
 use stn_replicate::lease::LEASE_FILE;
 use stn_replicate::paths::SNAPSHOT_LEVEL;
@@ -252,21 +251,15 @@ async fn catch_up(handle: &ReplicatorHandle, name: &str, bound: Duration) -> (u6
 /// each other without a gap, and that together they cover 1..=`txid`.
 /// Returns how many LTX files there are.
 async fn verify_replica(client: &ReplicaClient, txid: u64) -> usize {
-    let lease = client.prefix().clone().join(LEASE_FILE);
-    let objects: Vec<_> = client
-        .object_store()
-        .list(Some(client.prefix()))
-        .try_collect()
-        .await
-        .unwrap();
+    let objects = client.list_objects("").await.unwrap();
     let mut files: Vec<LtxFileInfo> = Vec::new();
     for level in 0..=SNAPSHOT_LEVEL {
         files.extend(client.list_ltx(level).await.unwrap());
     }
     let others: Vec<_> = objects
         .iter()
-        .map(|object| &object.location)
-        .filter(|key| **key != lease)
+        .map(|object| &object.name)
+        .filter(|name| *name != LEASE_FILE)
         .collect();
     assert_eq!(
         others.len(),

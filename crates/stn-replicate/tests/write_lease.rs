@@ -1,15 +1,18 @@
 //! The single-writer lease on a replica, on the file backend, moto and Azurite:
 //! refusal naming the holder, lapse after a crash, takeover, a stolen lease
-//! stopping uploads, and what renewal costs.
+//! stopping uploads, what renewal costs, and the client's compare-and-swap
+//! beneath it.
 
 mod write_support;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use stn_replicate::error::Error;
 use stn_replicate::lease::{Lease, LeaseOptions};
 use stn_replicate::replicator::{ReplicationOptions, Replicator};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::storage::{CasOutcome, ReplicaClient};
 use stn_testkit::CountingProxy;
 use write_support::*;
 
@@ -190,4 +193,64 @@ async fn renewal_costs_one_request_per_interval() {
     handle.shutdown().await.unwrap();
     // Released at shutdown: the next one starts at once.
     Lease::acquire(&client, &short_lease()).await.unwrap();
+}
+
+/// The client's compare-and-swap, which the lease is built on: create only
+/// if absent, replace only at the version read, and of writers racing from
+/// one version exactly one wins while the rest get a typed conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_lets_exactly_one_racing_writer_win() {
+    let dir = tempfile::tempdir().unwrap();
+    for client in replicas("cas", dir.path()) {
+        let url = client.url().to_owned();
+        let name = "cas-test.json";
+        assert!(
+            client.read_versioned(name).await.unwrap().is_none(),
+            "{url}"
+        );
+        let CasOutcome::Written(first) = client
+            .put_if_version(name, Bytes::from_static(b"first"), None)
+            .await
+            .unwrap()
+        else {
+            panic!("{url}: creating an absent object must succeed");
+        };
+        let again = client
+            .put_if_version(name, Bytes::from_static(b"second"), None)
+            .await
+            .unwrap();
+        assert!(matches!(again, CasOutcome::Conflict), "{url}: {again:?}");
+
+        let (bytes, read) = client.read_versioned(name).await.unwrap().unwrap();
+        assert_eq!(&bytes[..], b"first", "{url}");
+        // Eight writers race from the version just read.
+        let racers = (0..8u8).map(|writer| {
+            let (client, read) = (client.clone(), read.clone());
+            async move {
+                let outcome = client
+                    .put_if_version(name, Bytes::from(vec![b'0' + writer]), Some(&read))
+                    .await
+                    .unwrap();
+                (writer, outcome)
+            }
+        });
+        let outcomes = futures::future::join_all(racers).await;
+        let winners: Vec<u8> = outcomes
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, CasOutcome::Written(_)))
+            .map(|(writer, _)| *writer)
+            .collect();
+        assert_eq!(winners.len(), 1, "{url}: winners {winners:?}");
+        let (bytes, _) = client.read_versioned(name).await.unwrap().unwrap();
+        assert_eq!(bytes[..], [b'0' + winners[0]], "{url}");
+
+        // A stale version (the first write's) loses, and changes nothing.
+        let stale = client
+            .put_if_version(name, Bytes::from_static(b"stale"), Some(&first))
+            .await
+            .unwrap();
+        assert!(matches!(stale, CasOutcome::Conflict), "{url}: {stale:?}");
+        let (bytes, _) = client.read_versioned(name).await.unwrap().unwrap();
+        assert_eq!(bytes[..], [b'0' + winners[0]], "{url}");
+    }
 }

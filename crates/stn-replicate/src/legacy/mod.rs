@@ -22,13 +22,12 @@ use std::path::{Path as FsPath, PathBuf};
 use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::restore::output::{self, blocking, io_error, with_suffix};
 use crate::restore::{RestoreOptions, RestoreOutcome, RestoreProgress};
-use crate::storage::{ReplicaClient, to_offset_date_time};
+use crate::storage::ReplicaClient;
 
 use lz4_flex::frame::FrameDecoder;
 
@@ -44,7 +43,10 @@ struct Object {
     kind: Kind,
     /// WAL index (of the snapshot: the WAL index it was taken at).
     index: u32,
-    key: Path,
+    /// Name below the replica prefix, to download it.
+    name: String,
+    /// Full key, for messages.
+    key: String,
     size: u64,
     created: OffsetDateTime,
 }
@@ -123,35 +125,24 @@ pub(crate) async fn restore(
 
 /// Every snapshot and WAL segment under `generations/`.
 async fn list(client: &ReplicaClient) -> Result<Vec<Object>> {
-    let root = client.prefix().clone().join("generations");
-    let metas: Vec<_> = client
-        .object_store()
-        .list(Some(&root))
-        .try_collect()
-        .await
-        .map_err(|source| Error::Storage {
-            op: "list",
-            key: root.to_string(),
-            error: source,
-        })?;
-    Ok(metas
+    let objects = client.list_objects("generations").await?;
+    Ok(objects
         .into_iter()
-        .filter_map(|meta| {
-            let (generation, kind, index) = {
-                let parts: Vec<_> = meta.location.prefix_match(&root)?.collect();
-                let [generation, dir, name] = parts.as_slice() else {
-                    return None;
-                };
-                let (kind, index) = parse_name(dir.as_ref(), name.as_ref())?;
-                (generation.as_ref().to_owned(), kind, index)
+        .filter_map(|object| {
+            let parts: Vec<&str> = object.name.split('/').collect();
+            let ["generations", generation, dir, name] = parts.as_slice() else {
+                return None;
             };
+            let (kind, index) = parse_name(dir, name)?;
+            let generation = (*generation).to_owned();
             is_generation(&generation).then(|| Object {
                 generation,
                 kind,
                 index,
-                size: meta.size,
-                created: to_offset_date_time(meta.last_modified.timestamp_millis()),
-                key: meta.location,
+                size: object.size,
+                created: object.last_modified,
+                name: object.name.clone(),
+                key: object.key.clone(),
             })
         })
         .collect())
@@ -280,7 +271,7 @@ async fn apply(
         .map(|(at, object)| {
             let path = staging.join(format!("{at:06}.lz4"));
             async move {
-                client.download(&object.key, &path).await?;
+                client.download_object(&object.name, &path).await?;
                 Ok::<_, Error>(path)
             }
         })
@@ -331,7 +322,7 @@ fn replay(work: &[(Object, PathBuf)], db: &FsPath, url: &str) -> Result<()> {
         }
         let first_key = wal
             .first()
-            .map(|(object, _)| object.key.to_string())
+            .map(|(object, _)| object.key.clone())
             .unwrap_or_default();
         checkpoint(db, &wal_path, length, &first_key)?;
     }
@@ -353,7 +344,7 @@ fn decompress_into(object: &Object, staged: &FsPath, dest: &FsPath, append: bool
     let mut decoder = FrameDecoder::new(BufReader::new(input));
     let length = std::io::copy(&mut decoder, &mut out).map_err(|err| match err.kind() {
         std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => Error::CorruptFile {
-            file: object.key.to_string(),
+            file: object.key.clone(),
             detail: err.to_string(),
         },
         _ => io_error(dest)(err),

@@ -9,7 +9,8 @@ fn object(generation: &str, kind: Kind, index: u32, created_secs: i64) -> Object
         generation: generation.to_owned(),
         kind,
         index,
-        key: Path::from(format!("db/generations/{generation}/{name}")),
+        name: format!("generations/{generation}/{name}"),
+        key: format!("db/generations/{generation}/{name}"),
         size: 10,
         created: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(created_secs),
     }
@@ -29,7 +30,7 @@ fn snap(generation: &str, index: u32, created: i64) -> Object {
 fn keys(plan: &LegacyPlan) -> Vec<String> {
     std::iter::once(&plan.snapshot)
         .chain(&plan.segments)
-        .map(|o| o.key.to_string())
+        .map(|o| o.key.clone())
         .collect()
 }
 

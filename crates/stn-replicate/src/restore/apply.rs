@@ -1,21 +1,21 @@
-//! Carrying out a restore plan: download and verify every planned file,
-//! merge them into `OUT.tmp`, check it, and only then put it in place.
+//! Carrying out a restore plan: stream every planned file into the merge
+//! that writes `OUT.tmp`, check it, and only then put it in place.
 //!
-//! Nothing touches the output path before every file has been downloaded
-//! and fully verified, so a corrupt replica fails the restore naming the
-//! object key and leaves an existing database exactly as it was. Each file
-//! is decoded once, while `OUT.tmp` is written (every page and checksum is
-//! checked on the way); only when that fails are the files verified one by
-//! one, to name the damaged object.
+//! The output path is not touched before the new database is complete and
+//! synced, so a corrupt replica fails the restore naming the object key and
+//! leaves an existing database exactly as it was. Each file is decoded
+//! once, while `OUT.tmp` is written (every page and checksum is checked on
+//! the way), as it arrives (`fetch.rs`); only when that fails are the files
+//! fetched again and verified one by one, to name the damaged object.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use futures::{StreamExt, TryStreamExt};
 use stn_ltx::{Header, Reader, Writer};
 
-use super::output::{self, blocking, io_error};
+use super::fetch::{self, Input, Progress};
+use super::output::{self, ImageFile, blocking, io_error};
 use super::plan::{Plan, Step};
 use super::{RestoreOptions, RestoreProgress};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ pub(super) async fn apply(
     output::remove_dir_if_exists(&staging)?;
     std::fs::create_dir(&staging).map_err(io_error(&staging))?;
 
-    let result = download_and_write(client, plan, options, &staging, &tmp).await;
+    let result = fetch_and_write(client, plan, options, &staging, &tmp).await;
     // The staged copies are only ever useful to this run.
     let cleanup = output::remove_dir_if_exists(&staging);
     let result = match result {
@@ -48,90 +48,120 @@ pub(super) async fn apply(
     }
 }
 
-/// Downloads the plan's files and merges them into `tmp`, synced.
-async fn download_and_write(
+/// A planned file opened for the merge.
+struct Opened {
+    input: Input,
+    /// The plan step whose header to check; `None` for a rewritten copy,
+    /// which was checked completely while rewritten.
+    check: Option<Step>,
+    /// The object's key, to name it in errors.
+    key: String,
+}
+
+/// Fetches the plan's files and merges them into `tmp`, synced, at the
+/// same time; returns the bytes downloaded.
+async fn fetch_and_write(
     client: &ReplicaClient,
     plan: &Plan,
     options: &RestoreOptions,
     staging: &Path,
     tmp: &Path,
 ) -> Result<u64> {
-    let (inputs, bytes) = download_all(client, plan, options, staging).await?;
-    options.report(RestoreProgress::Writing);
-    let (tmp, url) = (tmp.to_path_buf(), client.url().to_owned());
-    blocking(move || write_image_file(&inputs, &tmp, &url)).await?;
-    Ok(bytes)
-}
-
-/// A downloaded file of the plan.
-struct Staged {
-    path: PathBuf,
-    /// The object's key, to name it in errors.
-    key: String,
-    /// The plan step it is, while its pages are still unverified (rebased
-    /// copies were verified while rewritten).
-    unverified: Option<Step>,
-}
-
-/// Downloads and verifies every step, `options.parallelism` at a time;
-/// returns the local files in plan order and the bytes downloaded.
-async fn download_all(
-    client: &ReplicaClient,
-    plan: &Plan,
-    options: &RestoreOptions,
-    staging: &Path,
-) -> Result<(Vec<Staged>, u64)> {
-    let total_bytes: u64 = plan.steps.iter().map(|step| step.file.size).sum();
-    let total_files = plan.steps.len();
-    let mut done = (0usize, 0u64);
-    let mut staged = Vec::with_capacity(total_files);
-    let mut downloads = futures::stream::iter(plan.steps.iter().enumerate())
-        .map(|(at, step)| stage_one(client, step, staging.join(format!("{at:05}.ltx"))))
-        .buffered(options.parallelism.max(1));
-    while let Some((staged_file, size)) = downloads.try_next().await? {
-        done = (done.0 + 1, done.1 + size);
-        options.report(RestoreProgress::Downloaded {
-            files_done: done.0,
-            files: total_files,
-            bytes_done: done.1,
-            bytes: total_bytes,
+    let bytes: u64 = plan.steps.iter().map(|step| step.file.size).sum();
+    let progress = Progress::new(options, plan.steps.len(), bytes);
+    let mut opened = Vec::with_capacity(plan.steps.len());
+    let mut feeds = Vec::new();
+    for (at, step) in plan.steps.iter().enumerate() {
+        let key = client.ltx_key(step.file.level, step.file.min_txid, step.file.max_txid);
+        let rebase_it = step.from_txid != step.file.min_txid;
+        let input = if rebase_it {
+            // Rare (levels overlap): merging needs contiguous TXIDs, so the
+            // file is rewritten to start at `from_txid` first.
+            let path = staging.join(format!("{at:05}.ltx"));
+            let rebased = stage_rebased(client, step, &key, path).await?;
+            progress.file_done(step.file.size);
+            Input::local(rebased)
+        } else if let Some(path) = client.local_ltx_path(&step.file) {
+            let file = File::open(&path).map_err(io_error(&path))?;
+            progress.file_done(step.file.size);
+            Input::local(file)
+        } else {
+            let (tx, reader) = fetch::channel();
+            feeds.push(fetch::feed(client, &step.file, tx, &progress));
+            Input::Remote(reader)
+        };
+        opened.push(Opened {
+            input,
+            check: (!rebase_it).then(|| step.clone()),
+            key,
         });
-        staged.push(staged_file);
     }
-    Ok((staged, done.1))
+
+    options.report(RestoreProgress::Writing);
+    let tmp_path = tmp.to_path_buf();
+    let write = blocking(move || write_image_file(opened, &tmp_path));
+    let (fed, written) = tokio::join!(futures::future::try_join_all(feeds), write);
+    // A failed download ends its file early; its error is the real one.
+    fed?;
+    match written? {
+        Ok(()) => Ok(bytes),
+        Err(err) => {
+            // Name the damaged object, if one is; otherwise what fails is
+            // how the files fit together.
+            verify_each(client, plan, staging).await?;
+            Err(Error::Plan {
+                url: client.url().to_owned(),
+                detail: err.to_string(),
+            })
+        }
+    }
 }
 
-/// Downloads one file and checks its header; a file that overlaps
-/// earlier steps is rewritten to start at `step.from_txid` (and so
-/// verified completely).
-async fn stage_one(client: &ReplicaClient, step: &Step, path: PathBuf) -> Result<(Staged, u64)> {
-    let size = client.download_ltx(&step.file, &path).await?;
-    let key = client
-        .ltx_key(step.file.level, step.file.min_txid, step.file.max_txid)
-        .to_string();
-    let step = step.clone();
+/// Downloads a file that overlaps earlier steps and rewrites it to start
+/// at `step.from_txid` (verifying it completely on the way).
+async fn stage_rebased(
+    client: &ReplicaClient,
+    step: &Step,
+    key: &str,
+    path: PathBuf,
+) -> Result<File> {
+    client.download_ltx(&step.file, &path).await?;
+    let (step, key) = (step.clone(), key.to_owned());
     blocking(move || {
         let input = BufReader::new(File::open(&path).map_err(io_error(&path))?);
-        if step.from_txid == step.file.min_txid {
-            open_checked(input, &step, &key)?;
-            let staged = Staged {
-                path,
-                key,
-                unverified: Some(step),
-            };
-            return Ok((staged, size));
-        }
         let rebased = path.with_extension("rebased.ltx");
         let out = BufWriter::new(File::create(&rebased).map_err(io_error(&rebased))?);
         rebase(input, &step, &key, out)?;
-        let staged = Staged {
-            path: rebased,
-            key,
-            unverified: None,
-        };
-        Ok((staged, size))
+        File::open(&rebased).map_err(io_error(&rebased))
     })
     .await
+}
+
+/// Fetches every file of the plan again and verifies it alone, failing
+/// with the first damaged one.
+async fn verify_each(client: &ReplicaClient, plan: &Plan, staging: &Path) -> Result<()> {
+    for (at, step) in plan.steps.iter().enumerate() {
+        let key = client.ltx_key(step.file.level, step.file.min_txid, step.file.max_txid);
+        let path = match client.local_ltx_path(&step.file) {
+            Some(path) => path,
+            None => {
+                let path = staging.join(format!("{at:05}.verify.ltx"));
+                client.download_ltx(&step.file, &path).await?;
+                path
+            }
+        };
+        let (step, staged) = (step.clone(), path.clone());
+        blocking(move || {
+            let input = BufReader::new(File::open(&staged).map_err(io_error(&staged))?);
+            verify(input, &step, &key)
+        })
+        .await?;
+        if !path.starts_with(staging) {
+            continue;
+        }
+        output::remove_if_exists(&path)?;
+    }
+    Ok(())
 }
 
 /// Reads `input` (the object `key`) to its end, which checks every page
@@ -191,15 +221,19 @@ fn ltx_error(key: &str) -> impl Fn(stn_ltx::Error) -> Error + '_ {
     }
 }
 
-/// Merges the staged files into a database image at `tmp` and syncs it.
-fn write_image_file(inputs: &[Staged], tmp: &Path, url: &str) -> Result<()> {
-    let readers = inputs
-        .iter()
-        .map(|staged| open_staged(&staged.path))
-        .collect::<Result<Vec<_>>>()?;
-    let file = File::create(tmp).map_err(io_error(tmp))?;
-    let mut out = BufWriter::with_capacity(IO_BUFFER, file);
-    match write_image(readers, &mut out) {
+/// Merges the opened files into a database image at `tmp` and syncs it.
+/// The outer error is final (a damaged header, the local disk); the inner
+/// one a failed merge, whose culprit the caller looks for.
+fn write_image_file(opened: Vec<Opened>, tmp: &Path) -> Result<Result<(), stn_ltx::Error>> {
+    let mut readers = Vec::with_capacity(opened.len());
+    for Opened { input, check, key } in opened {
+        readers.push(match check {
+            Some(step) => open_checked(input, &step, &key)?,
+            None => Reader::new(input).map_err(ltx_error(&key))?,
+        });
+    }
+    let mut out = ImageFile::create(tmp)?;
+    match stn_ltx::write_database(readers, &mut out) {
         Ok(_) => {}
         Err(stn_ltx::Error::Io(source)) if source.kind() != std::io::ErrorKind::UnexpectedEof => {
             return Err(Error::Io {
@@ -207,40 +241,8 @@ fn write_image_file(inputs: &[Staged], tmp: &Path, url: &str) -> Result<()> {
                 source,
             });
         }
-        Err(err) => {
-            // Name the damaged object, if one is; otherwise what fails is
-            // how the files fit together.
-            for staged in inputs {
-                if let Some(step) = &staged.unverified {
-                    verify(open_staged(&staged.path)?, step, &staged.key)?;
-                }
-            }
-            return Err(Error::Plan {
-                url: url.to_owned(),
-                detail: err.to_string(),
-            });
-        }
+        Err(err) => return Ok(Err(err)),
     }
-    let file = out.into_inner().map_err(|err| Error::Io {
-        path: tmp.display().to_string(),
-        source: err.into_error(),
-    })?;
-    file.sync_all().map_err(io_error(tmp))
-}
-
-fn open_staged(path: &Path) -> Result<BufReader<File>> {
-    let file = File::open(path).map_err(io_error(path))?;
-    Ok(BufReader::with_capacity(IO_BUFFER, file))
-}
-
-/// Large reads and writes: a restore moves the whole database.
-const IO_BUFFER: usize = 1 << 20;
-
-/// Merges a planned chain (rebased where needed) into a database image.
-pub(super) fn write_image<R: Read, W: Write>(inputs: Vec<R>, out: W) -> stn_ltx::Result<Header> {
-    let readers = inputs
-        .into_iter()
-        .map(Reader::new)
-        .collect::<stn_ltx::Result<Vec<_>>>()?;
-    stn_ltx::write_database(readers, out)
+    out.finish().map_err(io_error(tmp))?;
+    Ok(Ok(()))
 }

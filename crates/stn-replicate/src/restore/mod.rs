@@ -2,13 +2,15 @@
 //! point in time, from LTX files (Litestream v0.5) or, when a replica has
 //! none, from a Litestream v0.3 backup (see [`crate::legacy`]).
 //!
-//! A restore plans the chain of files to use (`plan.rs`), downloads and
-//! verifies all of them in parallel (`apply.rs`), merges them into `OUT.tmp`,
-//! syncs and optionally checks it, and renames it into place. An existing
+//! A restore plans the chain of files to use (`plan.rs`), streams them
+//! (`fetch.rs`: in place on disk, parallel ranged GETs from object stores)
+//! into the merge that writes `OUT.tmp` (`apply.rs`), verifying every page on
+//! the way, syncs and optionally checks it, and renames it into place. An existing
 //! output is replaced only with [`RestoreOptions::force`], and never
 //! before the new database is complete.
 
 mod apply;
+mod fetch;
 pub(crate) mod output;
 mod plan;
 mod timestamp;
@@ -56,7 +58,9 @@ pub enum RestoreProgress {
         /// The TXID they restore (0 for a v0.3 backup).
         txid: u64,
     },
-    /// One more file is downloaded and verified.
+    /// One more file is downloaded (its pages are verified as they are
+    /// written, which starts at [`RestoreProgress::Writing`], before the
+    /// downloads end).
     Downloaded {
         /// Files done so far.
         files_done: usize,
@@ -88,7 +92,9 @@ pub struct RestoreOptions {
     pub if_replica_exists: bool,
     /// Check to run before the database is put in place.
     pub integrity_check: IntegrityCheck,
-    /// Files downloaded at once (at least 1).
+    /// Files downloaded at once by a v0.3 restore (at least 1). An LTX
+    /// restore streams every planned file at once, as the merge reads them
+    /// side by side.
     pub parallelism: usize,
     /// Replace an existing output (and drop its -wal/-shm).
     pub force: bool,

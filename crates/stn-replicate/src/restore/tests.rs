@@ -4,11 +4,12 @@
 //! every L0 file in order does.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
 use proptest::prelude::*;
 use stn_ltx::{Header, Reader, Writer};
 
-use super::apply::{rebase, write_image};
+use super::apply::rebase;
 use super::plan::{Plan, Target, plan};
 use crate::storage::LtxFileInfo;
 
@@ -239,4 +240,14 @@ fn rebase_keeps_pages_and_moves_the_start() {
     };
     let err = rebase(&both[..], &wrong, "db/0001/x.ltx", Vec::new()).unwrap_err();
     assert!(err.to_string().contains("db/0001/x.ltx"), "{err}");
+}
+
+/// Merges a planned chain (rebased where needed) into a database image,
+/// as a restore does.
+fn write_image<R: Read, W: Write>(inputs: Vec<R>, out: W) -> stn_ltx::Result<Header> {
+    let readers = inputs
+        .into_iter()
+        .map(Reader::new)
+        .collect::<stn_ltx::Result<Vec<_>>>()?;
+    stn_ltx::write_database(readers, out)
 }

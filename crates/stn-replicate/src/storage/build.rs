@@ -22,6 +22,7 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::config::{ReplicaConfig, ReplicaKind};
 use crate::error::{Error, Result};
+use crate::paths::KeyLayout;
 
 /// Where a replica lives, from its URL and config keys together.
 #[derive(Default)]
@@ -39,11 +40,29 @@ struct Location {
     account_name: Option<String>,
 }
 
-/// The object store of a replica and how to address it.
+/// Single-PUT limit and part size on disk: both kinds of upload are staged
+/// and renamed into place there, and parts have no minimum size, so small
+/// parts cost nothing and keep memory low.
+const LOCAL_PART_SIZE: usize = 256 * 1024;
+/// Uploads to object stores up to this size are one PUT.
+const SINGLE_PUT_LIMIT: usize = 16 * 1024 * 1024;
+/// Part size of multipart uploads (S3 needs at least 5 MiB per part).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The object store of a replica and everything that differs by backend:
+/// after this, nothing tests which backend a replica is.
 pub(super) struct Built {
     pub(super) store: Arc<dyn ObjectStore>,
     /// Key prefix of every object of the replica.
     pub(super) prefix: Path,
+    /// Where LTX files live under the prefix.
+    pub(super) layout: KeyLayout,
+    /// The metadata name of Litestream's LTX timestamp; `None` on disk.
+    pub(super) timestamp_metadata: Option<&'static str>,
+    /// Uploads up to this size are one PUT; larger ones are multipart.
+    pub(super) single_put_limit: usize,
+    /// Part size of multipart uploads.
+    pub(super) part_size: usize,
     /// The replica directory on disk, for the file backend.
     pub(super) local_root: Option<PathBuf>,
     /// The replica as a URL without secrets.
@@ -75,9 +94,27 @@ pub(super) fn build(replica: &ReplicaConfig) -> Result<Built> {
                 .map_err(|e| invalid(e.to_string()))?,
         ),
     };
+    let layout = match replica.kind {
+        ReplicaKind::S3 => KeyLayout::S3,
+        ReplicaKind::File | ReplicaKind::Gs | ReplicaKind::Abs => KeyLayout::Ltx,
+    };
+    let timestamp_metadata = match replica.kind {
+        ReplicaKind::File => None,
+        // Azure metadata names must be C# identifiers: no hyphen.
+        ReplicaKind::Abs => Some("litestreamtimestamp"),
+        ReplicaKind::S3 | ReplicaKind::Gs => Some("litestream-timestamp"),
+    };
+    let (single_put_limit, part_size) = match replica.kind {
+        ReplicaKind::File => (LOCAL_PART_SIZE, LOCAL_PART_SIZE),
+        ReplicaKind::S3 | ReplicaKind::Gs | ReplicaKind::Abs => (SINGLE_PUT_LIMIT, PART_SIZE),
+    };
     Ok(Built {
         store,
         prefix: location.prefix,
+        layout,
+        timestamp_metadata,
+        single_put_limit,
+        part_size,
         local_root: location.dir,
         url,
     })

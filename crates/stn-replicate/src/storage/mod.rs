@@ -20,6 +20,11 @@
 //!   that gets no answer for 60 s (a stalled connection) is such a failure.
 
 mod build;
+mod cas;
+mod objects;
+
+pub use cas::{CasOutcome, ObjectVersion};
+pub use objects::ObjectInfo;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -34,18 +39,12 @@ use object_store::{
 };
 use time::OffsetDateTime;
 
-use crate::config::{ReplicaConfig, ReplicaKind};
+use crate::config::ReplicaConfig;
 use crate::error::{Error, Result};
 use crate::paths::KeyLayout;
 
-/// Uploads up to this size are one PUT; larger ones are multipart.
-const SINGLE_PUT_LIMIT: usize = 16 * 1024 * 1024;
-/// Part size of multipart uploads (S3 needs at least 5 MiB per part).
-const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded at the same time.
 const PART_CONCURRENCY: usize = 4;
-/// Single-PUT limit and part size of the file backend.
-const LOCAL_PART_SIZE: usize = 256 * 1024;
 
 /// A connection to one replica: its object store, key prefix and layout.
 #[derive(Clone)]
@@ -53,7 +52,13 @@ pub struct ReplicaClient {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     layout: KeyLayout,
-    kind: ReplicaKind,
+    /// The metadata key Litestream stores the LTX timestamp under; `None`
+    /// on disk, where the file's mtime holds it.
+    timestamp_metadata: Option<&'static str>,
+    /// Uploads up to this size are one PUT; larger ones are multipart.
+    single_put_limit: usize,
+    /// Part size of multipart uploads.
+    part_size: usize,
     /// The replica directory on disk (file backend), to set mtimes and fsync.
     local_root: Option<PathBuf>,
     url: String,
@@ -97,15 +102,13 @@ impl ReplicaClient {
     /// A client for a replica block of the config file.
     pub fn from_config(replica: &ReplicaConfig) -> Result<ReplicaClient> {
         let built = build::build(replica)?;
-        let layout = match replica.kind {
-            ReplicaKind::S3 => KeyLayout::S3,
-            ReplicaKind::File | ReplicaKind::Gs | ReplicaKind::Abs => KeyLayout::Ltx,
-        };
         Ok(ReplicaClient {
             store: built.store,
             prefix: built.prefix,
-            layout,
-            kind: replica.kind,
+            layout: built.layout,
+            timestamp_metadata: built.timestamp_metadata,
+            single_put_limit: built.single_put_limit,
+            part_size: built.part_size,
             local_root: built.local_root,
             url: built.url,
         })
@@ -116,24 +119,26 @@ impl ReplicaClient {
         &self.url
     }
 
-    /// The object store, for uses beyond LTX files (leases, the v0.3 reader).
-    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        Arc::clone(&self.store)
+    /// The raw object store and key prefix, only for tests that check what
+    /// landed on the server (object metadata) or plant foreign objects.
+    /// Everything else goes through the methods of this client.
+    #[doc(hidden)]
+    pub fn raw_store_for_tests(&self) -> (Arc<dyn ObjectStore>, Path) {
+        (Arc::clone(&self.store), self.prefix.clone())
     }
 
-    /// The key prefix under which the replica's objects live.
-    pub fn prefix(&self) -> &Path {
-        &self.prefix
+    /// The object key of an LTX file, for messages.
+    pub fn ltx_key(&self, level: u8, min_txid: u64, max_txid: u64) -> String {
+        self.ltx_path(level, min_txid, max_txid).to_string()
     }
 
-    /// The object key of an LTX file, for messages and direct access.
-    pub fn ltx_key(&self, level: u8, min_txid: u64, max_txid: u64) -> Path {
+    fn ltx_path(&self, level: u8, min_txid: u64, max_txid: u64) -> Path {
         self.layout
             .file_key(&self.prefix, level, min_txid, max_txid)
     }
 
     fn key_of(&self, file: &LtxFileInfo) -> Path {
-        self.ltx_key(file.level, file.min_txid, file.max_txid)
+        self.ltx_path(file.level, file.min_txid, file.max_txid)
     }
 
     /// The LTX files of one level, sorted by `(min_txid, max_txid)`.
@@ -178,7 +183,7 @@ impl ReplicaClient {
         data: Bytes,
         timestamp: OffsetDateTime,
     ) -> Result<()> {
-        let key = self.ltx_key(level, min_txid, max_txid);
+        let key = self.ltx_path(level, min_txid, max_txid);
         self.put(&key, Body::Memory(data), timestamp).await?;
         Ok(())
     }
@@ -229,7 +234,7 @@ impl ReplicaClient {
         file.rewind().await.map_err(io_error)?;
         let remaining = file.metadata().await.map_err(io_error)?.len();
         let timestamp = to_offset_date_time(header.timestamp);
-        let key = self.ltx_key(level, min_txid, max_txid);
+        let key = self.ltx_path(level, min_txid, max_txid);
         let body = Body::File {
             file,
             path: path.to_owned(),
@@ -249,7 +254,7 @@ impl ReplicaClient {
     /// no bytes go up. Litestream's timestamp metadata goes with the object;
     /// on disk the mtime is set again and the copy made durable.
     pub async fn copy_ltx(&self, file: &LtxFileInfo, level: u8) -> Result<LtxFileInfo> {
-        let to = self.ltx_key(level, file.min_txid, file.max_txid);
+        let to = self.ltx_path(level, file.min_txid, file.max_txid);
         self.store
             .copy(&self.key_of(file), &to)
             .await
@@ -277,7 +282,7 @@ impl ReplicaClient {
             error: source,
         };
         let attributes = self.timestamp_attributes(timestamp);
-        let (single_put_limit, part_size) = self.upload_sizes();
+        let (single_put_limit, part_size) = (self.single_put_limit, self.part_size);
         let size = body.remaining();
         if size <= single_put_limit as u64 {
             let data = body.next_chunk(single_put_limit).await?;
@@ -325,24 +330,10 @@ impl ReplicaClient {
         Ok(size)
     }
 
-    /// The single-PUT limit and the part size of multipart uploads. On
-    /// disk both kinds of upload are staged and renamed into place, and
-    /// parts have no minimum size, so small parts there cost nothing and
-    /// keep memory low; object stores need parts of at least 5 MiB.
-    fn upload_sizes(&self) -> (usize, usize) {
-        match self.kind {
-            ReplicaKind::File => (LOCAL_PART_SIZE, LOCAL_PART_SIZE),
-            ReplicaKind::S3 | ReplicaKind::Gs | ReplicaKind::Abs => (SINGLE_PUT_LIMIT, PART_SIZE),
-        }
-    }
-
     /// Litestream's timestamp metadata; none on disk, where the mtime holds it.
     fn timestamp_attributes(&self, timestamp: OffsetDateTime) -> Attributes {
-        let name = match self.kind {
-            ReplicaKind::File => return Attributes::new(),
-            // Azure metadata names must be C# identifiers: no hyphen.
-            ReplicaKind::Abs => "litestreamtimestamp",
-            ReplicaKind::S3 | ReplicaKind::Gs => "litestream-timestamp",
+        let Some(name) = self.timestamp_metadata else {
+            return Attributes::new();
         };
         let mut attributes = Attributes::new();
         attributes.insert(
@@ -361,13 +352,7 @@ impl ReplicaClient {
         key: &Path,
         timestamp: OffsetDateTime,
     ) -> Result<()> {
-        let relative: PathBuf = key
-            .prefix_match(&self.prefix)
-            .into_iter()
-            .flatten()
-            .map(|part| part.as_ref().to_owned())
-            .collect();
-        let path = root.join(relative);
+        let path = local_path(root, &self.prefix, key);
         let io_error = |path: &std::path::Path| {
             let path = path.display().to_string();
             move |source| Error::Io { path, source }
@@ -383,6 +368,13 @@ impl ReplicaClient {
             crate::restore::fsync_dir(dir)?;
         }
         Ok(())
+    }
+
+    /// The LTX file's path on disk (file backend), to read it in place
+    /// instead of downloading a copy; `None` for object stores.
+    pub(crate) fn local_ltx_path(&self, file: &LtxFileInfo) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(local_path(root, &self.prefix, &self.key_of(file)))
     }
 
     /// Downloads a whole LTX file.
@@ -408,7 +400,7 @@ impl ReplicaClient {
     }
 
     /// Streams any object of the replica into the local file `dest`.
-    pub(crate) async fn download(&self, key: &Path, dest: &std::path::Path) -> Result<u64> {
+    async fn download(&self, key: &Path, dest: &std::path::Path) -> Result<u64> {
         use tokio::io::AsyncWriteExt;
 
         let storage_error = |source| Error::Storage {
@@ -435,6 +427,29 @@ impl ReplicaClient {
         }
         out.flush().await.map_err(io_error)?;
         Ok(size)
+    }
+
+    /// A whole LTX file as a stream of chunks, in order, from one GET.
+    pub(crate) async fn stream_ltx(
+        &self,
+        file: &LtxFileInfo,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes>> + use<>> {
+        let key = self.key_of(file);
+        let storage_error = move |key: &Path| {
+            let key = key.to_string();
+            move |source| Error::Storage {
+                op: "get",
+                key: key.clone(),
+                error: source,
+            }
+        };
+        let body = self
+            .store
+            .get(&key)
+            .await
+            .map_err(storage_error(&key))?
+            .into_stream();
+        Ok(body.map_err(storage_error(&key)))
     }
 
     /// Downloads `range` (byte offsets) of an LTX file, e.g. its header.
@@ -473,6 +488,18 @@ impl ReplicaClient {
         }
         Ok(())
     }
+}
+
+/// Where the object `key` of a file replica rooted at `root` (whose keys
+/// start with `prefix`) is on disk.
+fn local_path(root: &std::path::Path, prefix: &Path, key: &Path) -> PathBuf {
+    let relative: PathBuf = key
+        .prefix_match(prefix)
+        .into_iter()
+        .flatten()
+        .map(|part| part.as_ref().to_owned())
+        .collect();
+    root.join(relative)
 }
 
 /// What an upload sends: bytes already in memory, or the first

@@ -5,11 +5,14 @@
 //! - A: 100 tx/s of small rows for 20 s, then 30 s idle;
 //! - B: as many tx/s as one writer manages for 10 s;
 //! - C: a 256 MB database (half random bytes): 100 tx/s while the first
-//!   image is made, then 10 tx/s for 10 s, restores.
+//!   image is made, then 10 tx/s for 10 s, restores (from the file replicas,
+//!   and from S3 on moto when it runs).
 //!
 //! usage: bench_replication PATH_TO_STN PATH_TO_LITESTREAM
-//! `STN_BENCH_SCALE` (default 1) scales every duration and the size of C.
+//! `STN_BENCH_SCALE` (default 1) scales every duration and the size of C;
+//! `STN_BENCH_WORKLOADS` (default `ABC`) picks the workloads to run.
 
+mod s3;
 #[path = "../support/mod.rs"]
 mod support;
 mod tools;
@@ -23,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::percentile;
-use tools::{Replicator, clock_ticks, restore};
+use tools::{Replicator, clock_ticks, restore, restore_url};
 use watch::{Watcher, commit_lag, dir_ltx_bytes};
 use writer::{count, create_db, preload, write_load, write_while};
 
@@ -68,9 +71,16 @@ fn main() {
 
     println!("| measurement | stn | litestream | stn/litestream |");
     println!("|---|---|---|---|");
-    workload_a(&bench, secs(20.0), secs(30.0));
-    workload_b(&bench, secs(10.0));
-    workload_c(&bench, secs(10.0), (256.0 * scale).max(16.0) as u64);
+    let workloads = std::env::var("STN_BENCH_WORKLOADS").unwrap_or_else(|_| "ABC".to_owned());
+    if workloads.contains('A') {
+        workload_a(&bench, secs(20.0), secs(30.0));
+    }
+    if workloads.contains('B') {
+        workload_b(&bench, secs(10.0));
+    }
+    if workloads.contains('C') {
+        workload_c(&bench, secs(10.0), (256.0 * scale).max(16.0) as u64);
+    }
     println!();
     println!("{METHODS}");
 }
@@ -97,7 +107,9 @@ LIST/GET requests are not visible on a file replica).
 - C: app commit latency during the first image: the writer runs at 100 tx/s from the \
 replicator's start until the first L0 file appears in the replica (image made and uploaded).
 - Restore: wall time of `restore -o OUT --integrity-check none file://REPLICA` (Litestream: \
-`-integrity-check none`), MB/s = restored file size / wall time; row counts checked after.";
+`-integrity-check none`), MB/s = restored file size / wall time; row counts checked after. \
+From S3: each tool's file replica of C uploaded unchanged to moto (127.0.0.1, S3 key layout \
+`<prefix>/<level %04x>/<min>-<max>.ltx`), then restored from its s3:// URL the same way.";
 
 // ---------------------------------------------------------------- workloads
 
@@ -356,6 +368,30 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         let _ = std::fs::remove_file(&out);
         restores.insert((tool.name(), of.name()), (secs, size, matches));
     }
+    // The same replicas again, from S3.
+    let mut s3_restores = HashMap::new();
+    for tool in [Tool::Stn, Tool::Litestream] {
+        let (db, replica) = &paths[tool.name()];
+        let prefix = format!(
+            "bench-replication/{}-{:016x}",
+            tool.name(),
+            rand::random::<u64>()
+        );
+        let Some((url, uploaded)) = s3::upload_replica(replica, &prefix) else {
+            break;
+        };
+        let out = bench
+            .root
+            .path()
+            .join(format!("c-{}-s3.restored", tool.name()));
+        let (secs, ok) = restore_url(bench, tool, &url, &out, None);
+        let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+        let matches = ok
+            && count(&out, "SELECT count(*) FROM blobs") == count(db, "SELECT count(*) FROM blobs");
+        let _ = std::fs::remove_file(&out);
+        s3::delete_replica(&uploaded);
+        s3_restores.insert(tool.name(), (secs, size, matches));
+    }
     let [s, l] = [&results["stn"], &results["litestream"]];
     let d = duration.as_secs_f64();
     row(
@@ -413,6 +449,25 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         own_l.1 as f64 / 1048576.0 / own_l.0,
         0,
     );
+    if let (Some(own_s), Some(own_l)) = (s3_restores.get("stn"), s3_restores.get("litestream")) {
+        row(
+            "C: restore of its own replica from S3 (moto), wall s",
+            own_s.0,
+            own_l.0,
+            2,
+        );
+        row(
+            "C: restore of its own replica from S3 (moto), MB/s",
+            own_s.1 as f64 / 1048576.0 / own_s.0,
+            own_l.1 as f64 / 1048576.0 / own_l.0,
+            0,
+        );
+        println!(
+            "| C: S3 restore row counts match the source | {} | {} | |",
+            yes(own_s.2),
+            yes(own_l.2)
+        );
+    }
     let cross_s = restores[&("stn", "litestream")];
     let cross_l = restores[&("litestream", "stn")];
     row(

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Bench, Tool};
+use crate::{Bench, Tool, s3};
 
 /// A running replicator; dropped without `stop` (a panic), it is killed.
 pub(crate) struct Replicator {
@@ -143,7 +143,8 @@ pub(crate) fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Restores `replica` with `tool` into `out`: (wall seconds, success).
+/// Restores the file replica `replica` with `tool` into `out`: (wall
+/// seconds, success).
 pub(crate) fn restore(
     bench: &Bench,
     tool: Tool,
@@ -151,8 +152,20 @@ pub(crate) fn restore(
     out: &Path,
     txid: Option<u64>,
 ) -> (f64, bool) {
-    let _ = std::fs::remove_file(out);
     let url = format!("file://{}", replica.display());
+    restore_url(bench, tool, &url, out, txid)
+}
+
+/// Restores the replica at `url` (a file replica, or S3 on moto with its
+/// test keys) with `tool` into `out`: (wall seconds, success).
+pub(crate) fn restore_url(
+    bench: &Bench,
+    tool: Tool,
+    url: &str,
+    out: &Path,
+    txid: Option<u64>,
+) -> (f64, bool) {
+    let _ = std::fs::remove_file(out);
     let mut cmd = match tool {
         Tool::Stn => {
             let mut cmd = Command::new(&bench.stn);
@@ -176,7 +189,9 @@ pub(crate) fn restore(
     };
     let started = Instant::now();
     let output = cmd
-        .arg(&url)
+        .arg(url)
+        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3::ACCESS_KEY)
         .env_remove("AWS_CA_BUNDLE")
         .env_remove("LITESTREAM_CONFIG")
         .output()
