@@ -110,6 +110,10 @@ impl Db {
         sync_first: bool,
         view: Option<&mut Connection>,
     ) -> Result<Option<ImageSource>> {
+        // The bulk of the copying happens here, so the checkpoint under the
+        // barrier copies only what was committed since and holds the
+        // application's commits briefly.
+        self.checkpoint_unlocked()?;
         let captured = self.with_barrier(|db| {
             if sync_first {
                 db.sync_frames()?;
