@@ -5,12 +5,7 @@
 # Prints Markdown tables. Not a timed test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash scripts/test-services.sh env)"
-# Uses running test services; otherwise starts them and stops them after.
-if ! curl -fs -o /dev/null "$STN_TEST_S3_ENDPOINT"; then
-  bash scripts/test-services.sh up >/dev/null
-  trap 'bash scripts/test-services.sh down >/dev/null' EXIT
-fi
+source bench/services.sh
 target=${CARGO_TARGET_DIR:-target}
 profile=${STN_BENCH_PROFILE:-release}
 if [ "$profile" = release ]; then

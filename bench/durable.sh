@@ -5,12 +5,7 @@
 # STN_BENCH_SCALE=0.3 shortens the 10 s load for a quick check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash scripts/test-services.sh env)"
-# Uses running test services; otherwise starts them and stops them after.
-if ! curl -fs -o /dev/null "$STN_TEST_S3_ENDPOINT"; then
-  bash scripts/test-services.sh up >/dev/null
-  trap 'bash scripts/test-services.sh down >/dev/null' EXIT
-fi
+source bench/services.sh
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p stn --bin stn --example bench_durable
 echo "stn durable-mode benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, moto at $STN_TEST_S3_ENDPOINT, scale ${STN_BENCH_SCALE:-1}"
