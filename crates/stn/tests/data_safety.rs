@@ -199,6 +199,41 @@ async fn restore_refuses_a_database_a_running_server_holds() {
     stn.ok(&["restore", "--force", "-o", db.to_str().unwrap(), &replica]);
 }
 
+// Item 3, made deterministic: another process is in the middle of its first
+// write to a new file (it holds SQLite's RESERVED lock) when `stn` switches the
+// file to WAL. SQLite answers that switch "database is locked" at once, without
+// waiting on the busy timeout; `stn` must wait for the other process instead
+// of failing. The lock is released after 500 ms.
+#[test]
+fn first_open_waits_for_another_process_writing_a_new_file() {
+    let stn = Stn::local();
+    let db = stn.config_dir().join("fresh.db");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    let out = stn.output(&["db", "migrate", "--database", db.to_str().unwrap()]);
+    let waited = started.elapsed();
+    release.join().unwrap();
+    assert!(
+        out.status.success(),
+        "after {waited:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        waited >= Duration::from_millis(400),
+        "it waited for the other writer ({waited:?})"
+    );
+    let mode: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
 /// `stn ARGS` started through `flock --shared BARRIER`: it waits while the
 /// test holds the barrier file's exclusive lock.
 fn behind_barrier(stn: &Stn, barrier: &std::path::Path, args: &[&str]) -> std::process::Command {
@@ -222,7 +257,7 @@ fn behind_barrier(stn: &Stn, barrier: &std::path::Path, args: &[&str]) -> std::p
 // holds exclusively) and released together, so they reach the switch to
 // WAL and the first migration at the same moment. The race is narrow: with
 // the retry in stn_db's `open_writer` removed, this failed ("database is
-// locked") in one of four runs here.
+// locked") in one of four runs here; the test above pins that case every run.
 #[test]
 fn parallel_migrates_on_a_new_database_all_succeed() {
     const ROUNDS: usize = 10;
