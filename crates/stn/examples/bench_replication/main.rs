@@ -104,8 +104,9 @@ the first L0 file containing its row minus the time its COMMIT returned (all com
 - Idle: after the last commit and a 3 s settle, files created / changed / removed under the \
 replica during the idle window (file-system changes approximate object-store write requests; \
 LIST/GET requests are not visible on a file replica).
-- C: app commit latency during the first image: the writer runs at 100 tx/s from the \
-replicator's start until the first L0 file appears in the replica (image made and uploaded).
+- C: app commit latency during the first image: the writer starts 200 ms before the replicator \
+(its first commit creates the WAL) and runs at 100 tx/s until the first L0 file appears in the \
+replica (image made and uploaded); the commits begun after the replicator's start are counted.
 - Restore: wall time of `restore -o OUT --integrity-check none file://REPLICA` (Litestream: \
 `-integrity-check none`), MB/s = restored file size / wall time; row counts checked after. \
 From S3: each tool's file replica of C uploaded unchanged to moto (127.0.0.1, S3 key layout \
@@ -316,21 +317,26 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         let db = dir.join("db.sqlite");
         let replica = dir.join("replica");
         std::fs::copy(&source, &db).expect("copy the preloaded database");
-        let started = Instant::now();
-        let proc = Replicator::start(bench, tool, &db, &replica);
-        let watch = Watcher::start(&replica, proc.pid);
         // The application keeps committing while the first image is made
-        // and uploaded.
+        // and uploaded. It is already running when replication starts: its
+        // first commit creates the WAL and pays that file's fsync (1-2 ms
+        // here), which is no replicator's doing, so only commits begun after
+        // the replicator's start are counted.
         let first_image_done = AtomicBool::new(false);
-        let during = thread::scope(|scope| {
+        let (started, proc, watch, during) = thread::scope(|scope| {
             let writer = scope.spawn(|| {
                 write_while(&db, Some(100.0), || {
                     !first_image_done.load(Ordering::Relaxed)
                 })
             });
+            thread::sleep(Duration::from_millis(200));
+            let started = Instant::now();
+            let proc = Replicator::start(bench, tool, &db, &replica);
+            let watch = Watcher::start(&replica, proc.pid);
             watch.wait_first_l0(&proc, Duration::from_secs(600));
             first_image_done.store(true, Ordering::Relaxed);
-            writer.join().expect("writer thread")
+            let during = writer.join().expect("writer thread");
+            (started, proc, watch, during.latencies_ms_since(started))
         });
         let snapshot_s = started.elapsed().as_secs_f64();
         let load = write_load(&db, Some(10.0), duration);
@@ -402,11 +408,11 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         l.3,
         2,
     );
-    for (what, at) in [("p50", 0.5), ("p99", 0.99)] {
+    for (what, at) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
         row(
             &format!("C: app commit latency {what} during the first image (100 tx/s), ms"),
-            percentile(&s.5.latencies_ms(), at),
-            percentile(&l.5.latencies_ms(), at),
+            percentile(&s.5, at),
+            percentile(&l.5, at),
             3,
         );
     }

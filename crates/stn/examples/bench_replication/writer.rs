@@ -24,6 +24,18 @@ impl Load {
             .collect()
     }
 
+    /// The latencies of the commits begun at or after `at`.
+    pub(crate) fn latencies_ms_since(&self, at: Instant) -> Vec<f64> {
+        self.commits
+            .iter()
+            .zip(&self.latencies)
+            .filter(|&(&ended, &latency)| {
+                ended.checked_sub(latency).is_some_and(|began| began >= at)
+            })
+            .map(|(_, latency)| latency.as_secs_f64() * 1000.0)
+            .collect()
+    }
+
     pub(crate) fn tx_per_s(&self) -> f64 {
         self.done as f64 / self.elapsed.as_secs_f64()
     }
