@@ -134,14 +134,7 @@ impl Db {
         Ok(done.complete())
     }
 
-    /// Runs a PASSIVE checkpoint on the writer outside any barrier: it
-    /// copies frames up to our reader's mark without SQLite's write lock,
-    /// so a checkpoint under a barrier right after has little left to do.
-    pub(super) fn checkpoint_unlocked(&self) -> Result<()> {
-        self.run_checkpoint(&self.writer, "PASSIVE").map(drop)
-    }
-
-    fn run_checkpoint(&self, conn: &Connection, mode: &str) -> Result<CheckpointDone> {
+    pub(super) fn run_checkpoint(&self, conn: &Connection, mode: &str) -> Result<CheckpointDone> {
         // SQLite reports -1 frames when there is no WAL to checkpoint.
         let frames = |n: i64| u64::try_from(n).unwrap_or(0);
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
@@ -156,12 +149,12 @@ impl Db {
 }
 
 /// What `PRAGMA wal_checkpoint` reports.
-struct CheckpointDone {
+pub(super) struct CheckpointDone {
     busy: bool,
     /// Frames in the WAL.
     log: u64,
     /// Frames copied into the database file (in total, this WAL).
-    copied: u64,
+    pub(super) copied: u64,
 }
 
 impl CheckpointDone {

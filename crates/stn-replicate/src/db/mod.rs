@@ -61,6 +61,7 @@ use rusqlite::config::DbConfig;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
 use crate::error::{Error, Result};
+use crate::restore::output::with_suffix;
 use crate::wal::{self, WalFile};
 use l0::{PageReader, WalPages};
 
@@ -154,11 +155,9 @@ impl Db {
         meta.create()?;
         let position = meta.read_position()?;
         let needs_full_image = position.is_none();
-        let mut wal_path = path.as_os_str().to_owned();
-        wal_path.push("-wal");
         Ok(Db {
             path: path.to_owned(),
-            wal_path: PathBuf::from(wal_path),
+            wal_path: with_suffix(path, "-wal"),
             meta,
             options,
             reader,

@@ -107,9 +107,14 @@ fn first_sync_is_a_full_image_then_increments() {
         insert(&f.app, 5, 3000);
         assert_eq!(db.sync().unwrap(), Some(2));
         let second = header(&db, 2);
-        // The full image checkpointed, so the next commit restarted the WAL.
-        assert_eq!(second.wal_offset, 32);
-        assert_eq!(second.wal_salt1, first.wal_salt1.wrapping_add(1));
+        // The full image did not checkpoint, so the WAL did not restart
+        // under the application's next commit: it continues where the image
+        // ended.
+        assert_eq!(second.wal_offset, first.wal_offset + first.wal_size);
+        assert_eq!(
+            (second.wal_salt1, second.wal_salt2),
+            (first.wal_salt1, first.wal_salt2)
+        );
         assert_rebuilds(&db);
     }
 }
@@ -294,13 +299,22 @@ fn restore_snapshot(path: &Path) -> PathBuf {
 fn snapshot_view_keeps_its_state_while_the_db_moves_on() {
     // With another reader during the capture its checkpoint stops short,
     // so the image comes partly from the WAL; without, all from the file.
-    for other_reader in [false, true] {
+    // Checkpointed first, the WAL holds nothing the database file lacks, so
+    // our marks let it restart under the view: the image must not read it.
+    for (other_reader, checkpointed_first) in [(false, false), (true, false), (false, true)] {
         let f = fixture(4096);
         insert(&f.app, 50, 3000);
         let mut db = open(&f.path);
         f.app
             .execute("UPDATE t SET v = randomblob(3000) WHERE id % 2 = 0", [])
             .unwrap();
+        if checkpointed_first {
+            db.sync().unwrap();
+            assert!(db.checkpoint(Checkpoint::Passive).unwrap());
+        }
+        let wal_before = WalFile::open(&f.path.with_extension("db-wal"))
+            .unwrap()
+            .map(|wal| wal.header().id());
         let reader = Connection::open(&f.path).unwrap();
         if other_reader {
             reader.execute_batch("BEGIN").unwrap();
@@ -327,12 +341,21 @@ fn snapshot_view_keeps_its_state_while_the_db_moves_on() {
             })
             .unwrap();
 
+        let wal_after = WalFile::open(&f.path.with_extension("db-wal"))
+            .unwrap()
+            .map(|wal| wal.header().id());
+        assert_eq!(
+            wal_after != wal_before,
+            checkpointed_first,
+            "the WAL restarted under the view only when it was checkpointed first"
+        );
+
         let out = f.path.with_extension("snap");
         view.write(&out).unwrap();
         assert_eq!(
             rows(&restore_snapshot(&out)),
             expected,
-            "other reader: {other_reader}"
+            "other reader: {other_reader}, checkpointed first: {checkpointed_first}"
         );
         assert_rebuilds(&db);
     }
