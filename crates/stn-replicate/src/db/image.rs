@@ -3,10 +3,12 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
+use super::file;
 use super::l0::{self, PageReader, WalPages};
 use super::meta::{self, Position, WalPosition};
 use super::{Db, begin_read, now_ms, open_connection};
@@ -37,10 +39,9 @@ impl Db {
             timestamp: now_ms(),
             ..Header::default()
         };
-        let db_file = File::open(&self.path).map_err(meta::write_error(&self.path))?;
         Ok(Some(SnapshotView {
             _read: conn,
-            db_file,
+            db_file: Arc::clone(&self.db_file),
             db_path: self.path.clone(),
             wal_path: self.wal_path.clone(),
             header,
@@ -203,7 +204,7 @@ impl Db {
             path,
             header,
             source,
-            &mut self.db_file,
+            &self.db_file,
             &self.path,
             &self.wal_path,
         )
@@ -212,7 +213,8 @@ impl Db {
     /// Page size and page count from the database file's header.
     fn database_size(&mut self) -> Result<(u32, u32)> {
         let mut header = [0u8; 100];
-        l0::read_zero_filled(&mut self.db_file, &self.path, 0, &mut header)?;
+        file::read_zero_filled(&self.db_file, 0, &mut header)
+            .map_err(meta::write_error(&self.path))?;
         let file_len = self
             .db_file
             .metadata()
@@ -228,7 +230,7 @@ pub struct SnapshotView {
     /// Holds the read transaction that keeps the image's pages in place;
     /// dropping it ends the transaction.
     _read: Connection,
-    db_file: File,
+    db_file: Arc<File>,
     db_path: PathBuf,
     wal_path: PathBuf,
     header: Header,
@@ -242,12 +244,12 @@ impl SnapshotView {
     }
 
     /// Writes the snapshot to `out` as an LTX file; returns its size.
-    pub fn write(mut self, out: &Path) -> Result<u64> {
+    pub fn write(self, out: &Path) -> Result<u64> {
         write_image(
             out,
             self.header,
             &self.source,
-            &mut self.db_file,
+            &self.db_file,
             &self.db_path,
             &self.wal_path,
         )
@@ -260,7 +262,7 @@ fn write_image(
     path: &Path,
     header: Header,
     source: &ImageSource,
-    db: &mut File,
+    db: &File,
     db_path: &Path,
     wal_path: &Path,
 ) -> Result<u64> {

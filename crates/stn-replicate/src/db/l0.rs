@@ -9,11 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use stn_ltx::{Header, Writer};
 
+use crate::db::file;
 use crate::db::meta::{write_atomically, write_error};
 use crate::error::{Error, Result};
 use crate::wal::{Frame, WalFile};
@@ -84,7 +84,7 @@ pub struct PageReader<'a> {
     /// The WAL, when one is being followed.
     pub wal: Option<&'a mut WalFile>,
     /// The database file.
-    pub db: &'a mut File,
+    pub db: &'a File,
     /// The database file's path, for errors.
     pub db_path: &'a Path,
 }
@@ -103,26 +103,8 @@ impl PageReader<'_> {
 
     fn read_db_page(&mut self, pgno: u32, page: &mut [u8]) -> Result<()> {
         let at = u64::from(pgno - 1) * page.len() as u64;
-        read_zero_filled(self.db, self.db_path, at, page)
+        file::read_zero_filled(self.db, at, page).map_err(write_error(self.db_path))
     }
-}
-
-/// Fills `buf` from `offset` of `file`, with zeros past its end (a grown
-/// database has pages its file does not have yet).
-pub fn read_zero_filled(file: &mut File, path: &Path, offset: u64, buf: &mut [u8]) -> Result<()> {
-    let io_error = write_error(path);
-    file.seek(SeekFrom::Start(offset)).map_err(&io_error)?;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error(e)),
-        }
-    }
-    buf[filled..].fill(0);
-    Ok(())
 }
 
 /// Writes an LTX file with `header` and `pages` (ascending) to `path`

@@ -45,6 +45,7 @@
 //! lost), numbering continues after the replica's TXID with a full image.
 
 mod checkpoint;
+mod file;
 mod image;
 mod l0;
 mod meta;
@@ -54,6 +55,7 @@ pub use meta::{MetaDir, Position, WalPosition};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::Connection;
@@ -127,7 +129,8 @@ pub struct Db {
     options: DbOptions,
     reader: Connection,
     writer: Connection,
-    db_file: File,
+    /// Kept open for the process's life (see [`file`]).
+    db_file: Arc<File>,
     position: Position,
     /// Latest frame of each page in the followed WAL, up to the position.
     wal_pages: WalPages,
@@ -145,7 +148,7 @@ impl Db {
     /// mode, opens the reader and writer connections and loads the local
     /// position. Call [`Db::start`] before syncing.
     pub fn open(path: &Path, options: DbOptions) -> Result<Db> {
-        let db_file = File::open(path).map_err(|source| Error::Io {
+        let db_file = file::open(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
@@ -395,7 +398,7 @@ impl Db {
             };
             let mut reader = PageReader {
                 wal: Some(&mut wal),
-                db: &mut self.db_file,
+                db: &self.db_file,
                 db_path: &self.path,
             };
             let size = l0::write_ltx(&self.meta.l0_path(txid), header, pages, &mut reader)?;

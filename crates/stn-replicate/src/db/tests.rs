@@ -396,3 +396,46 @@ fn emergency_truncate_is_followed_by_a_full_image() {
     assert_eq!(db.stats().full_images, 2);
     assert_rebuilds(&db);
 }
+
+/// The locks this process holds on `path`'s inode, from `/proc/locks`.
+fn own_locks_on(path: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).unwrap().ino().to_string();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            // "1: POSIX ADVISORY READ PID MAJ:MIN:INODE START END"
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(4) == Some(&pid.as_str())
+                && fields
+                    .get(5)
+                    .and_then(|dev_inode| dev_inode.rsplit(':').next())
+                    == Some(inode.as_str())
+        })
+        .count()
+}
+
+// Closing any descriptor of a file drops every POSIX lock the process holds
+// on it, SQLite's included: reading the database for images and snapshots
+// must leave the application's connections in this process (as in `stn
+// serve`) their SHARED lock on the database file.
+#[test]
+fn images_and_snapshots_keep_the_applications_locks() {
+    let f = fixture(4096);
+    insert(&f.app, 50, 3000);
+    let held = own_locks_on(&f.path);
+    assert!(held >= 1, "SQLite holds a SHARED lock in WAL mode");
+    let mut db = open(&f.path);
+    insert(&f.app, 5, 3000);
+    let view = db.snapshot_view().unwrap().unwrap();
+    view.write(&f.path.with_extension("snap")).unwrap();
+    drop(db);
+    assert_eq!(own_locks_on(&f.path), held);
+    // The file, opened again for another Db, is still read right.
+    let mut db = open(&f.path);
+    insert(&f.app, 5, 3000);
+    db.sync().unwrap();
+    assert_rebuilds(&db);
+}
