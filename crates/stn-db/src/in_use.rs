@@ -39,6 +39,10 @@ impl std::fmt::Display for Holder {
 
 /// Fails with [`DbError::InUse`] when another process has the database at
 /// `path` open. A missing file, or one no connection has open, is not in use.
+///
+/// Only for a process with no connection of its own to the database: the
+/// `-shm` descriptor opened here is closed again, and closing any descriptor
+/// of a file drops every POSIX lock the process holds on it, SQLite's too.
 pub fn ensure_not_in_use(path: &Path) -> Result<(), DbError> {
     match holder(path) {
         Ok(None) => Ok(()),
