@@ -29,7 +29,9 @@
 //! without this `Db`, so a big snapshot holds back no sync.
 //!
 //! Both set `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`, so closing them never
-//! checkpoints or deletes the WAL, and `wal_autocheckpoint=0`.
+//! checkpoints or deletes the WAL, and `wal_autocheckpoint=0`. Pages are
+//! read from the database file through a descriptor that is never closed
+//! ([`file`]): closing one would drop SQLite's locks in this process.
 //!
 //! When continuity cannot be proven — at startup the WAL is another
 //! generation, shorter than the position, or its bytes up to the position
