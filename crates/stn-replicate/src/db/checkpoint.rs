@@ -150,7 +150,7 @@ impl Db {
 
 /// What `PRAGMA wal_checkpoint` reports.
 pub(super) struct CheckpointDone {
-    busy: bool,
+    pub(super) busy: bool,
     /// Frames in the WAL.
     log: u64,
     /// Frames copied into the database file (in total, this WAL).

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
@@ -183,19 +184,33 @@ impl Db {
     /// under it (which end at `end`). A WAL restarted since means the
     /// database file held them all: SQLite lets the WAL restart only when
     /// every frame was copied and no reader has a mark on it.
+    ///
+    /// A checkpoint that finds another one running reports nothing, and
+    /// then nothing can be concluded: it is tried again for up to the busy
+    /// timeout (another checkpoint takes milliseconds), then the image
+    /// fails as busy and the next sync tries it again.
     fn backfill_up_to(&mut self, end: WalPosition, page_size: u32) -> Result<u64> {
-        let copied = self.run_checkpoint(&self.writer, "PASSIVE")?.copied;
-        let restarted = match WalFile::open(&self.wal_path)? {
-            Some(wal) => wal.header().id() != end.id,
-            None => true,
-        };
-        let frame_size = wal::FRAME_HEADER_SIZE + u64::from(page_size);
-        let copied_to = wal::HEADER_SIZE.saturating_add(copied.saturating_mul(frame_size));
-        Ok(if restarted {
-            end.cursor.offset
-        } else {
-            copied_to.min(end.cursor.offset)
-        })
+        let deadline = Instant::now() + self.options.busy_timeout;
+        loop {
+            let done = self.run_checkpoint(&self.writer, "PASSIVE")?;
+            let restarted = match WalFile::open(&self.wal_path)? {
+                Some(wal) => wal.header().id() != end.id,
+                None => true,
+            };
+            if restarted {
+                return Ok(end.cursor.offset);
+            }
+            if !done.busy {
+                let frame_size = wal::FRAME_HEADER_SIZE + u64::from(page_size);
+                let copied_to =
+                    wal::HEADER_SIZE.saturating_add(done.copied.saturating_mul(frame_size));
+                return Ok(copied_to.min(end.cursor.offset));
+            }
+            if Instant::now() >= deadline {
+                return Err(self.busy("checkpoint to fix a full image"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Writes every page of `source` to `path`.
