@@ -168,6 +168,10 @@ fn remove_file(path: &Path) -> Result<()> {
     }
 }
 
+/// Write buffer of [`write_atomically`], under glibc's 128 KiB mmap
+/// threshold for the reason given at `wal::READ_BUFFER`.
+const WRITE_BUFFER: usize = 64 << 10;
+
 /// Writes `path` through `<path>.tmp`: write, flush, fsync, rename, fsync
 /// the directory. On error the temporary file is removed and `path` is
 /// untouched.
@@ -180,7 +184,7 @@ pub fn write_atomically<T>(
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
         let file = File::create(&tmp).map_err(|source| io_error(&tmp, source))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         let value = write(&mut out)?;
         let file = out
             .into_inner()
