@@ -210,6 +210,17 @@ async fn kill_9_mid_run_leaves_an_interrupted_run_and_no_mcp_process() {
     assert_eq!(events.last().unwrap().1["status"], "completed");
 }
 
+/// Both schedule servers' logs, for a failure message.
+fn server_logs(stn: &Stn) -> String {
+    ["sched1", "sched2"]
+        .iter()
+        .map(|name| {
+            let log = std::fs::read_to_string(stn.config_dir().join(format!("{name}.log")));
+            format!("--- {name}.log\n{}", log.unwrap_or_default())
+        })
+        .collect()
+}
+
 fn parse_time(text: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
 }
@@ -271,7 +282,8 @@ async fn a_schedule_fires_on_time_and_a_restart_never_runs_a_slot_twice() {
         if *slot > first_start && *slot < stopped {
             assert!(
                 *started - *slot < time::Duration::milliseconds(1500),
-                "on time: {slot} started {started}"
+                "on time: {slot} started {started}; first server from {first_start} to {stopped}, runs {runs:?}\n{}",
+                server_logs(&stn)
             );
         }
     }
