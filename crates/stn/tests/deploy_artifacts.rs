@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Stn;
-use deploy_support::{VARIABLE, env_file, environment};
+use deploy_support::{VARIABLE, deploy_args, env_file, environment};
 
 const TOKEN: &str = "secret-token-that-must-not-leak";
 /// A config dir with the `default` environment and a deploy into `out`.
@@ -18,9 +18,7 @@ fn deploy(target: &str, persistence: &[&str], extra: &[&str]) -> (Stn, tempfile:
     environment(&stn);
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
-    let mut args = vec![
-        "deploy", "default", "--target", target, "--name", "acme", "-o", &out_text,
-    ];
+    let mut args = deploy_args(target, "acme", &["-o", &out_text]);
     args.extend(persistence);
     args.extend(extra);
     let output = stn
@@ -346,18 +344,11 @@ fn kubernetes_refuses_a_bundle_a_config_map_cannot_hold() {
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
     let output = stn
-        .command(&[
-            "deploy",
-            "default",
-            "--target",
+        .command(&deploy_args(
             "kubernetes",
-            "--name",
             "acme",
-            "-o",
-            &out_text,
-            "--database",
-            "libsql://acme.turso.io",
-        ])
+            &["-o", &out_text, "--database", "libsql://acme.turso.io"],
+        ))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -397,21 +388,19 @@ fn fly_apply_runs_flyctl_with_secrets_on_stdin() {
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
     let output = stn
-        .command(&[
-            "deploy",
-            "default",
-            "--target",
+        .command(&deploy_args(
             "fly",
-            "--name",
             "acme",
-            "-o",
-            &out_text,
-            "--database",
-            "libsql://acme.turso.io",
-            "--apply",
-            "--region",
-            "fra",
-        ])
+            &[
+                "-o",
+                &out_text,
+                "--database",
+                "libsql://acme.turso.io",
+                "--apply",
+                "--region",
+                "fra",
+            ],
+        ))
         .env("DATABASE_AUTH_TOKEN", TOKEN)
         .env("PATH", path)
         .output()
@@ -457,17 +446,11 @@ fn a_redeploy_keeps_the_bootstrap_key() {
     let (stn, out) = deploy("compose", &["--ephemeral"], &[]);
     let first = bootstrap_key(&out.path().join("station.env"));
     let out_text = out.path().to_string_lossy().into_owned();
-    stn.ok(&[
-        "deploy",
-        "default",
-        "--target",
+    stn.ok(&deploy_args(
         "compose",
-        "--name",
         "acme",
-        "-o",
-        &out_text,
-        "--ephemeral",
-    ]);
+        &["-o", &out_text, "--ephemeral"],
+    ));
     assert_eq!(
         bootstrap_key(&out.path().join("station.env")),
         first,

@@ -11,24 +11,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{Server, Stn};
-use deploy_support::{VARIABLE, agent_names, create_agent, env_file, environment, get_agents};
+use deploy_support::{
+    VARIABLE, agent_names, create_agent, deploy_args, env_file, environment, get_agents,
+};
 
 /// The deploying side: `default` with an agent and an MCP config using a
 /// variable, deployed as compose files into `out`.
 fn deploy_compose(out: &Path) {
     let stn = Stn::local();
     environment(&stn);
-    let printed = stn.ok(&[
-        "deploy",
-        "default",
-        "--target",
+    let printed = stn.ok(&deploy_args(
         "compose",
-        "--name",
         "acme",
-        "--ephemeral",
-        "-o",
-        &out.to_string_lossy(),
-    ]);
+        &["--ephemeral", "-o", &out.to_string_lossy()],
+    ));
     assert!(
         printed.contains(&format!(
             "admin API key: STN_BOOTSTRAP_API_KEY in {}",

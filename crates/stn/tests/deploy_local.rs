@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::Stn;
-use deploy_support::{agent_names, create_agent};
+use deploy_support::{agent_names, create_agent, deploy_args};
 
 /// A deployment as `stn deploy status --json` shows it.
 fn status(stn: &Stn, name: &str) -> serde_json::Value {
@@ -235,20 +235,7 @@ async fn local_deploy_with_a_file_replica_keeps_agents_and_runs() {
     let db = dep_dir(&stn, name).join("data/station.db");
     life_cycle(&stn, name, &["--replica", &url], &[], Some(&db)).await;
     // The replica outlives the deployment: a new one restores from it.
-    let out = run(
-        &stn,
-        &[
-            "deploy",
-            "default",
-            "--target",
-            "local",
-            "--name",
-            name,
-            "--replica",
-            &url,
-        ],
-        &[],
-    );
+    let out = run(&stn, &deploy_args("local", name, &["--replica", &url]), &[]);
     assert!(out.contains("deployed"), "{out}");
     let base = status(&stn, name)["url"].as_str().unwrap().to_owned();
     let http = reqwest::Client::new();
@@ -286,16 +273,7 @@ async fn local_deploy_on_sqld_keeps_agents_and_the_token_secret() {
     .await;
 
     // Deployed again and checked where the token may and may not be.
-    let deploy = [
-        "deploy",
-        "default",
-        "--target",
-        "local",
-        "--name",
-        name,
-        "--database",
-        &url,
-    ];
+    let deploy = deploy_args("local", name, &["--database", &url]);
     run(&stn, &deploy, &[("DATABASE_AUTH_TOKEN", &token)]);
     let dir = dep_dir(&stn, name);
     let secrets = dir.join("secrets.env");
@@ -371,15 +349,7 @@ fn deploy_logs_follow_prints_what_the_next_server_logs() {
     let stn = Stn::local();
     stn.ok(&["init"]);
     let name = "followed";
-    let deploy = [
-        "deploy",
-        "default",
-        "--target",
-        "local",
-        "--name",
-        name,
-        "--ephemeral",
-    ];
+    let deploy = deploy_args("local", name, &["--ephemeral"]);
     stn.ok(&deploy);
     let _destroy = Destroy(&stn, name);
     let mut follower = Follower(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use common::Stn;
-use deploy_support::{agent_names, create_agent, env_file};
+use deploy_support::{agent_names, create_agent, deploy_args, env_file};
 
 /// One Hrana pipeline request to namespace `ns` (by Host header, as sqld routes).
 async fn pipeline(port: u16, ns: &str, token: &str, sql: &str) -> (u16, String) {
@@ -65,22 +65,20 @@ async fn sqld_namespaces_per_deployment_with_scoped_tokens() {
         let out = out_dir.path().join(name);
         let out_text = out.to_string_lossy().into_owned();
         let spec = format!("sqld={admin}");
-        let text = stn.ok(&[
-            "deploy",
-            "default",
-            "--target",
+        let text = stn.ok(&deploy_args(
             "compose",
-            "--name",
             name,
-            "-o",
-            &out_text,
-            "--provision",
-            &spec,
-            "--jwt-key",
-            &key,
-            "--sqld-url",
-            &sqld_url,
-        ]);
+            &[
+                "-o",
+                &out_text,
+                "--provision",
+                &spec,
+                "--jwt-key",
+                &key,
+                "--sqld-url",
+                &sqld_url,
+            ],
+        ));
         println!("$ stn deploy default --target compose --name {name} --provision sqld=… \n{text}");
         env_file(&out.join("station.env"))
     };
@@ -185,9 +183,7 @@ async fn a_local_deployment_serves_from_its_provisioned_namespace() {
     // B: another deployment on the same sqld (artifacts only).
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
-    let mut args = vec![
-        "deploy", "default", "--target", "compose", "--name", "ns-b", "-o", &out_text,
-    ];
+    let mut args = deploy_args("compose", "ns-b", &["-o", &out_text]);
     args.extend(provision);
     stn.ok(&args);
 
@@ -240,22 +236,20 @@ async fn sqld_admin_api_with_an_auth_key() {
     stn.ok(&["init"]);
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
-    let args = [
-        "deploy",
-        "default",
-        "--target",
+    let args = deploy_args(
         "compose",
-        "--name",
         "guarded",
-        "-o",
-        &out_text,
-        "--provision",
-        &spec,
-        "--jwt-key",
-        &key,
-        "--sqld-url",
-        &sqld_url,
-    ];
+        &[
+            "-o",
+            &out_text,
+            "--provision",
+            &spec,
+            "--jwt-key",
+            &key,
+            "--sqld-url",
+            &sqld_url,
+        ],
+    );
     let err = stn.fails(&args, 1);
     assert!(
         err.contains("sqld refused to create namespace guarded")
@@ -407,22 +401,20 @@ async fn turso_provisioning_resumes_after_a_failure_and_destroy_deletes() {
     stn.ok(&["init"]);
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
-    let args = [
-        "deploy",
-        "default",
-        "--target",
+    let args = deploy_args(
         "kubernetes",
-        "--name",
         "team-t",
-        "-o",
-        &out_text,
-        "--provision",
-        "turso",
-        "--org",
-        "acme",
-        "--group",
-        "eu",
-    ];
+        &[
+            "-o",
+            &out_text,
+            "--provision",
+            "turso",
+            "--org",
+            "acme",
+            "--group",
+            "eu",
+        ],
+    );
     let run = |args: &[&str]| {
         stn.command(args)
             .env("TURSO_API_URL", &api)

@@ -8,6 +8,13 @@ use std::path::Path;
 
 use crate::common::Stn;
 
+/// `stn deploy default --target TARGET --name NAME` followed by `rest`.
+pub fn deploy_args<'a>(target: &'a str, name: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["deploy", "default", "--target", target, "--name", name];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// The value of the variable the environment's MCP config uses: a secret.
 pub const VARIABLE: &str = "variable-value-that-is-a-secret";
 
