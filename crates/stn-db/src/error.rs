@@ -89,6 +89,17 @@ pub enum DbError {
         /// SQLite's message, e.g. "UNIQUE constraint failed: agents.name".
         message: String,
     },
+    /// A row refers to a row that does not exist, found by `PRAGMA
+    /// foreign_key_check` at the end of a batch that ran with foreign keys off.
+    #[error("row {rowid} of table {table} refers to a missing row of {parent}")]
+    ForeignKey {
+        /// The table holding the reference.
+        table: String,
+        /// The referring row's rowid.
+        rowid: i64,
+        /// The table it refers to.
+        parent: String,
+    },
     /// The database stayed locked by another writer past the busy timeout.
     #[error("database is busy: {message}")]
     Busy {
@@ -222,6 +233,7 @@ impl DbError {
             DbError::Server { .. }
             | DbError::Protocol { .. }
             | DbError::Constraint { .. }
+            | DbError::ForeignKey { .. }
             | DbError::Sql { .. }
             | DbError::Column { .. }
             | DbError::Internal(_) => return None,

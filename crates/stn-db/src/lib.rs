@@ -217,6 +217,24 @@ impl Database {
         }
     }
 
+    /// [`Database::batch`] with foreign keys enforced only at the end: off
+    /// while the statements run (so tables with foreign keys between them can
+    /// be dropped in any order), then `PRAGMA foreign_key_check` over the
+    /// whole database before the commit; a dangling reference rolls it all
+    /// back as [`DbError::ForeignKey`]. Local databases only (a schema
+    /// conversion of a file).
+    pub async fn batch_foreign_keys_checked_at_end(
+        &self,
+        stmts: Vec<Statement>,
+    ) -> Result<Vec<ResultSet>> {
+        match &self.engine {
+            Engine::Local(db) => db.batch_foreign_keys_checked_at_end(stmts).await,
+            Engine::Remote(_) => Err(DbError::Internal(
+                "a batch with foreign keys off needs a local database".to_owned(),
+            )),
+        }
+    }
+
     /// Waits for what [`OpenOptions::on_commit`] asks of every write (the
     /// replica holding everything committed so far, in durable mode), for
     /// writes made inside [`defer_commit_wait`]. Remote: nothing to wait for.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, types::ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, types::ValueRef};
 
 use crate::CommitHook;
 use crate::error::DbError;
@@ -152,6 +152,36 @@ impl LocalDb {
         Ok(result)
     }
 
+    /// [`Self::batch`] with foreign keys off (a pragma that only takes effect
+    /// outside a transaction), checked whole by `PRAGMA foreign_key_check`
+    /// before the commit; the first violation rolls everything back. Foreign
+    /// keys are back on afterwards, whatever happened.
+    pub(crate) async fn batch_foreign_keys_checked_at_end(
+        self: &Arc<Self>,
+        stmts: Vec<Statement>,
+    ) -> Result<Vec<ResultSet>, DbError> {
+        let this = Arc::clone(self);
+        let result = blocking(move || {
+            let writer = this.writer.lock().unwrap_or_else(|p| p.into_inner());
+            writer
+                .pragma_update(None, "foreign_keys", false)
+                .map_err(|e| this.error(e))?;
+            let result = checked_batch(&writer, &stmts).map_err(|e| match e {
+                Checked::Sql(e) => this.error(e),
+                Checked::Violation(v) => v,
+            });
+            let restored = writer
+                .pragma_update(None, "foreign_keys", true)
+                .map_err(|e| this.error(e));
+            let results = result?;
+            restored?;
+            Ok(results)
+        })
+        .await?;
+        self.committed().await?;
+        Ok(result)
+    }
+
     /// Tells the replicator (if any) that a transaction just committed, and
     /// waits for what it asks (nothing, or the replica in durable mode).
     async fn committed(&self) -> Result<(), DbError> {
@@ -260,6 +290,41 @@ fn open_connection(
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .map_err(|e| file_error(path, e))?;
     Ok(conn)
+}
+
+enum Checked {
+    Sql(rusqlite::Error),
+    Violation(DbError),
+}
+
+/// One transaction: the statements, then the foreign key check, then commit.
+fn checked_batch(conn: &Connection, stmts: &[Statement]) -> Result<Vec<ResultSet>, Checked> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(Checked::Sql)?;
+    let results = stmts
+        .iter()
+        .map(|stmt| run(&tx, stmt))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(Checked::Sql)?;
+    let violation = tx
+        .query_row(
+            "SELECT \"table\", coalesce(rowid, 0), parent FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |r| {
+                Ok(DbError::ForeignKey {
+                    table: r.get(0)?,
+                    rowid: r.get(1)?,
+                    parent: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(Checked::Sql)?;
+    if let Some(violation) = violation {
+        return Err(Checked::Violation(violation));
+    }
+    tx.commit().map_err(Checked::Sql)?;
+    Ok(results)
 }
 
 fn run(conn: &Connection, stmt: &Statement) -> rusqlite::Result<ResultSet> {
