@@ -40,6 +40,9 @@ pub enum CoreError {
         /// The database file.
         database: String,
     },
+    /// A Go database could not be converted (nothing changed).
+    #[error(transparent)]
+    GoImport(Box<crate::go_import::GoImportError>),
     /// A bundle cannot be created, read or installed.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
@@ -77,12 +80,19 @@ pub enum CoreError {
     },
 }
 
+impl From<crate::go_import::GoImportError> for CoreError {
+    fn from(e: crate::go_import::GoImportError) -> Self {
+        CoreError::GoImport(Box::new(e))
+    }
+}
+
 impl CoreError {
     /// A hint for the user, when there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
             CoreError::Db(e) => e.hint().map(str::to_owned),
             CoreError::Bundle(e) => e.hint(),
+            CoreError::GoImport(e) => Some(e.hint()),
             CoreError::GoDatabase { .. } => Some(
                 "run `stn db migrate` (or `stn serve`): it saves a copy beside the file and converts it in place, keeping every agent, run and user".to_owned(),
             ),

@@ -420,6 +420,17 @@ pub struct EnvFilter {
     pub environment: Option<String>,
 }
 
+/// True when the command line asks for JSON: `--json` before any `--` (what
+/// follows `--` is a command's own arguments, e.g. an MCP server's). Read from
+/// the arguments rather than the parsed command so that every command's
+/// failure can be reported as JSON without each one passing its flag along.
+pub fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
 #[derive(Debug, Args)]
 pub struct JsonFlag {
     /// Print JSON (documented in docs/cli-json.md)
@@ -743,4 +754,23 @@ pub enum BundleCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_requested;
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split_whitespace().map(Into::into).collect()
+    }
+
+    #[test]
+    fn json_is_requested_before_a_double_dash_only() {
+        assert!(json_requested(args("stn db migrate --json")));
+        assert!(json_requested(args("stn --json runs list")));
+        assert!(!json_requested(args("stn db migrate")));
+        assert!(!json_requested(args(
+            "stn mcp add srv -e default -- tool --json"
+        )));
+    }
 }

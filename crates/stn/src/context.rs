@@ -120,19 +120,53 @@ pub async fn upgrade_go_database(settings: &Settings) -> Result<Option<GoImportR
     let Some(report) = go_import::upgrade_if_go(path).await? else {
         return Ok(None);
     };
+    print_go_summary(&report);
+    tracing::info!(database = %report.database, backup = %report.backup, "converted a Go Station database");
+    Ok(Some(report))
+}
+
+/// The conversion's summary on stderr: counts, then everything not carried over.
+fn print_go_summary(report: &GoImportReport) {
+    let reused = if report.backup_reused {
+        " (the copy an earlier attempt made of the same bytes)"
+    } else {
+        ""
+    };
     eprintln!(
-        "converted the Go Station database {} (goose version {}); the original is saved as {}",
+        "converted the Go Station database {} (goose version {}); the original is saved as {}{reused}",
         report.database, report.goose_version, report.backup
     );
     for t in &report.tables {
-        eprintln!("  {:<18} {:>8} -> {:>8}", t.table, t.go_rows, t.stn_rows);
+        eprintln!("  {:<24} {:>8} -> {:>8}", t.table, t.go_rows, t.stn_rows);
     }
-    for t in &report.not_carried_over {
+    let h = &report.history;
+    eprintln!(
+        "  run history: {} tool calls of {} runs as {} steps, {} debug log lines as run logs",
+        h.tool_calls, h.runs_with_steps, h.steps, h.logs
+    );
+    for u in &h.unreadable {
         eprintln!(
-            "  {:<18} {:>8} rows not carried over (kept in the backup)",
-            t.table, t.go_rows
+            "  run {}: `{}` is not a JSON array; kept as text on the run, no steps made",
+            u.run_id, u.column
         );
     }
-    tracing::info!(database = %report.database, backup = %report.backup, "converted a Go Station database");
-    Ok(Some(report))
+    if report.scheduled_agents > 0 {
+        eprintln!(
+            "  {} agent(s) on a cron schedule: each starts at its next slot after `stn serve` starts; slots due before are not run",
+            report.scheduled_agents
+        );
+    }
+    eprintln!("not carried over (kept only in the backup):");
+    for t in &report.not_carried_over {
+        eprintln!("  table {:<30} {:>8} rows", t.table, t.go_rows);
+    }
+    for v in &report.views_not_carried_over {
+        eprintln!("  view  {v}");
+    }
+    for c in &report.columns_not_carried_over {
+        eprintln!(
+            "  column {}.{} ({} rows with a value): {}",
+            c.table, c.column, c.rows_with_value, c.reason
+        );
+    }
 }

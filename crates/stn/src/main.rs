@@ -31,9 +31,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli::json_requested(std::env::args_os());
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
+            if json {
+                output::print_json_error(&e);
+            }
             output::print_error(&e);
             output::exit_code(&e)
         }

@@ -83,6 +83,31 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
+/// An error as JSON on stdout, for a command run with `--json` (the shape is
+/// in docs/cli-json.md): `{"error": {"message", "hint", ...}}`, plus what the
+/// error names (a refused row's `table` and `row`, a `backup`) when it does.
+pub fn print_json_error(error: &anyhow::Error) {
+    let mut object = serde_json::json!({
+        "message": chain_text(error),
+        "hint": hint(error),
+    });
+    if let Some(go) = error
+        .chain()
+        .find_map(|c| match c.downcast_ref::<stn_core::CoreError>() {
+            Some(stn_core::CoreError::GoImport(e)) => Some(&**e),
+            _ => c.downcast_ref::<stn_core::go_import::GoImportError>(),
+        })
+    {
+        object["table"] = go.table().into();
+        object["row"] = go.row().into();
+        object["backup"] = go.backup().into();
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "error": object })).unwrap_or_default()
+    );
+}
+
 /// The error and its causes joined with `: `, each text once. Many errors
 /// (ours wrapping I/O or SQLite errors, reqwest's, object_store's) already
 /// repeat their source in their own message, which `{:#}` would print again.

@@ -1,112 +1,24 @@
-//! Moving from the Go original: a `station.db` in Go Station's final schema
-//! (goose version 48, written here from the schema description, with
-//! realistic rows) is converted in place by `stn db migrate`, nothing lost.
+//! Moving from the Go original: `station.db` files of three Go Station
+//! releases (goose versions 33, 40 and 48, every table and view, rows in
+//! each; built by `go_import_support` from the Go migrations' facts) are
+//! converted in place by `stn db migrate`, nothing lost without being named.
 
 mod common;
+mod go_import_support;
 
 use std::path::Path;
 
 use common::{Server, Stn};
+use go_import_support::{ALICE_KEY, BOB_KEY, RELEASES, TOOL_CALLS, table_rows};
 use rusqlite::Connection;
 
-/// Go Station's schema after migration 048, as far as the tables we convert
-/// and a few of the ones we do not (workflows, reports, faker) go, with its
-/// broken view, a trigger and indexes.
-const GO_SCHEMA: &str = r#"
-CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')));
-CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT UNIQUE NOT NULL, public_key TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, api_key TEXT, is_admin BOOLEAN DEFAULT FALSE, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE UNIQUE INDEX idx_users_api_key ON users(api_key) WHERE api_key IS NOT NULL;
-CREATE TABLE environments (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, description TEXT, created_by INTEGER NOT NULL REFERENCES users(id), created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, mcp_config_path TEXT, variables_path TEXT);
-CREATE TABLE file_mcp_configs (id INTEGER PRIMARY KEY AUTOINCREMENT, environment_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE, config_name TEXT NOT NULL, template_path TEXT NOT NULL, variables_path TEXT, template_specific_vars_path TEXT, last_loaded_at TIMESTAMP, template_hash TEXT, variables_hash TEXT, template_vars_hash TEXT, metadata TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, UNIQUE(environment_id, config_name));
-CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, command TEXT NOT NULL DEFAULT '', args TEXT, env TEXT, working_dir TEXT, timeout_seconds INTEGER DEFAULT 30, auto_restart BOOLEAN DEFAULT TRUE, environment_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, file_config_id INTEGER REFERENCES file_mcp_configs(id) ON DELETE CASCADE, url TEXT, UNIQUE(name, environment_id));
-CREATE TABLE mcp_tools (id INTEGER PRIMARY KEY AUTOINCREMENT, mcp_server_id INTEGER NOT NULL REFERENCES mcp_servers(id) ON DELETE CASCADE, name TEXT NOT NULL, description TEXT, input_schema TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, file_config_id INTEGER REFERENCES file_mcp_configs(id) ON DELETE SET NULL, UNIQUE(name, mcp_server_id));
-CREATE TABLE model_providers (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, display_name TEXT NOT NULL, base_url TEXT NOT NULL, api_key TEXT, headers TEXT, enabled BOOLEAN DEFAULT TRUE, is_default BOOLEAN DEFAULT FALSE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE models (id INTEGER PRIMARY KEY AUTOINCREMENT, provider_id INTEGER NOT NULL REFERENCES model_providers(id) ON DELETE CASCADE, model_id TEXT NOT NULL, name TEXT NOT NULL, context_size INTEGER NOT NULL, max_tokens INTEGER NOT NULL, supports_tools BOOLEAN DEFAULT FALSE, input_cost REAL DEFAULT 0, output_cost REAL DEFAULT 0, enabled BOOLEAN DEFAULT TRUE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, UNIQUE(provider_id, model_id));
-CREATE TABLE agents (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, description TEXT NOT NULL, prompt TEXT NOT NULL, max_steps INTEGER NOT NULL DEFAULT 12, environment_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE, created_by INTEGER NOT NULL REFERENCES users(id), created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, model_id INTEGER REFERENCES models(id), cron_schedule TEXT, is_scheduled BOOLEAN DEFAULT FALSE, last_scheduled_run TIMESTAMP, next_scheduled_run TIMESTAMP, schedule_enabled BOOLEAN DEFAULT FALSE, input_schema TEXT, output_schema TEXT, output_schema_preset TEXT, app TEXT, app_subtype TEXT CHECK (app_subtype IN ('investigations', 'opportunities', 'projections', 'inventory', 'events')), schedule_variables TEXT, memory_topic_key TEXT, memory_max_tokens INTEGER DEFAULT 2000, UNIQUE(name, environment_id));
-CREATE INDEX idx_agents_scheduled ON agents(is_scheduled, schedule_enabled, next_scheduled_run) WHERE is_scheduled = TRUE;
-CREATE INDEX idx_agents_environment ON agents(environment_id);
-CREATE TABLE agent_tools (id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE, tool_id INTEGER NOT NULL REFERENCES mcp_tools(id) ON DELETE CASCADE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, UNIQUE(agent_id, tool_id));
-CREATE TABLE agent_agents (id INTEGER PRIMARY KEY AUTOINCREMENT, parent_agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE, child_agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, UNIQUE(parent_agent_id, child_agent_id), CHECK (parent_agent_id != child_agent_id));
-CREATE TABLE agent_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, task TEXT NOT NULL, final_response TEXT NOT NULL, steps_taken INTEGER NOT NULL DEFAULT 0, tool_calls TEXT, execution_steps TEXT, status TEXT NOT NULL DEFAULT 'completed', started_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, completed_at TIMESTAMP, input_tokens INTEGER DEFAULT 0, output_tokens INTEGER DEFAULT 0, total_tokens INTEGER DEFAULT 0, duration_seconds REAL DEFAULT 0, model_name TEXT, tools_used INTEGER DEFAULT 0, debug_logs TEXT, error TEXT, parent_run_id INTEGER, orchestrator_run_id TEXT, parent_orchestrator_run_id TEXT, originating_station_id TEXT, trace_id TEXT, work_id TEXT);
-CREATE INDEX idx_agent_runs_status ON agent_runs(status);
-CREATE INDEX idx_agent_runs_agent_model ON agent_runs(agent_id, model_name);
-CREATE TABLE settings (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, value TEXT NOT NULL, description TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE workflows (id INTEGER PRIMARY KEY AUTOINCREMENT, workflow_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT, version INTEGER NOT NULL DEFAULT 1, definition TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active', created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, UNIQUE(workflow_id, version));
-CREATE TABLE reports (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, environment_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE, status TEXT DEFAULT 'pending', judge_model TEXT DEFAULT 'gpt-4o-mini', created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE agent_report_details (id INTEGER PRIMARY KEY AUTOINCREMENT, report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE, agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE, score REAL);
-CREATE TABLE faker_sessions (id TEXT PRIMARY KEY, instruction TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TRIGGER update_reports_timestamp AFTER UPDATE ON reports BEGIN UPDATE reports SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id; END;
-CREATE VIEW v_run_quality_metrics AS SELECT agent_id, avg(duration) AS avg_duration FROM agent_runs GROUP BY agent_id;
-"#;
-
-const ALICE_KEY: &str = "sk-alice-0123456789abcdef0123456789abcdef";
-const BOB_KEY: &str = "sk-bob-fedcba9876543210fedcba9876543210";
-
-const TOOL_CALLS: &str =
-    r#"[{"name":"__read_text_file","arguments":{"path":"/srv/log.txt"},"output":"ok"}]"#;
-
-/// Realistic rows: 3 users (2 with API keys), 3 environments, an MCP config
-/// with 2 servers (stdio and HTTP) and 3 tools, a provider with 2 models,
-/// 5 agents with tools and sub-agents, 6 runs (tool calls, tokens, a child
-/// run), 2 settings, and rows in tables Station does not carry over.
-const GO_ROWS: &str = r#"
-INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1);
-INSERT INTO users (id, username, is_admin, api_key, created_at, updated_at) VALUES
-  (1, 'console', 1, NULL, '2025-01-02 03:04:05', '2025-01-02 03:04:05'),
-  (2, 'alice', 1, 'sk-alice-0123456789abcdef0123456789abcdef', '2025-01-03 10:00:00.123456789+00:00', '2025-01-03 10:00:00.123456789+00:00'),
-  (3, 'bob', 0, 'sk-bob-fedcba9876543210fedcba9876543210', '2025-01-04 08:30:00+02:00', '2025-01-04 08:30:00+02:00');
-INSERT INTO environments (id, name, description, created_by, mcp_config_path, variables_path) VALUES
-  (1, 'default', 'Default environment', 1, NULL, NULL),
-  (2, 'production', 'Prod', 2, '/home/u/.config/station/environments/production/template.json', '/home/u/.config/station/environments/production/variables.yml'),
-  (3, 'staging', NULL, 3, NULL, NULL);
-INSERT INTO file_mcp_configs (id, environment_id, config_name, template_path, template_hash, metadata) VALUES
-  (1, 2, 'template', '/home/u/.config/station/environments/production/template.json', 'abc123', '{"k":"v"}');
-INSERT INTO mcp_servers (id, name, command, args, env, environment_id, file_config_id, url, auto_restart) VALUES
-  (1, 'filesystem', 'npx', '["-y","@modelcontextprotocol/server-filesystem","/srv"]', '{"LOG":"1"}', 2, 1, NULL, 1),
-  (2, 'remote', '', NULL, NULL, 2, 1, 'https://mcp.example.com/mcp', 0);
-INSERT INTO mcp_tools (id, mcp_server_id, name, description, input_schema, file_config_id) VALUES
-  (1, 1, '__read_text_file', 'Read a file', '{"type":"object"}', 1),
-  (2, 1, '__list_directory', 'List', '{"type":"object"}', 1),
-  (3, 2, '__search', 'Search', NULL, NULL);
-INSERT INTO model_providers (id, name, display_name, base_url, api_key, headers) VALUES (1, 'openai', 'OpenAI', 'https://api.openai.com/v1', 'sk-provider-secret', NULL);
-INSERT INTO models (id, provider_id, model_id, name, context_size, max_tokens, supports_tools) VALUES
-  (1, 1, 'gpt-4o-mini', 'GPT-4o mini', 128000, 16384, 1), (2, 1, 'gpt-4o', 'GPT-4o', 128000, 16384, 1);
-INSERT INTO agents (id, name, description, prompt, max_steps, environment_id, created_by, model_id, cron_schedule, is_scheduled, schedule_enabled, app, app_subtype, memory_topic_key, memory_max_tokens, input_schema, created_at, updated_at) VALUES
-  (1, 'triage', 'Triage incidents', 'You triage.', 12, 2, 2, 1, '0 * * * *', 1, 1, 'ops', 'investigations', 'incidents', 2000, '{"type":"object"}', '2025-02-01 09:00:00', '2025-02-02 09:00:00'),
-  (2, 'helper', 'Helps', 'You help.', 4, 2, 2, 2, NULL, 0, 0, NULL, NULL, NULL, 2000, NULL, '2025-02-01 09:00:00', '2025-02-01 09:00:00'),
-  (3, 'reporter', 'Reports', 'You report.', 6, 2, 3, NULL, NULL, 0, 0, NULL, NULL, NULL, 1500, NULL, '2025-02-01 09:00:00', '2025-02-01 09:00:00'),
-  (4, 'hello', 'Says hello', 'Hello.', 1, 1, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 2000, NULL, '2025-02-01 09:00:00', '2025-02-01 09:00:00'),
-  (5, 'stager', 'Staging agent', 'Stage.', 12, 3, 3, 1, NULL, 0, 0, NULL, NULL, NULL, 2000, NULL, '2025-02-01 09:00:00', '2025-02-01 09:00:00');
-INSERT INTO agent_tools (id, agent_id, tool_id) VALUES (1, 1, 1), (2, 1, 2), (3, 2, 3), (4, 3, 1);
-INSERT INTO agent_agents (id, parent_agent_id, child_agent_id) VALUES (1, 1, 2), (2, 1, 3);
-INSERT INTO agent_runs (id, agent_id, user_id, task, final_response, steps_taken, tool_calls, execution_steps, status, started_at, completed_at, input_tokens, output_tokens, total_tokens, duration_seconds, model_name, tools_used, debug_logs, error, parent_run_id, trace_id) VALUES
-  (1, 1, 2, 'Check the logs', 'All good', 3, '[{"name":"__read_text_file","arguments":{"path":"/srv/log.txt"},"output":"ok"}]', '[{"step":1}]', 'completed', '2025-03-01 12:00:00.5+00:00', '2025-03-01 12:00:07.25+00:00', 1200, 340, 1540, 6.75, 'gpt-4o-mini', 1, '[{"level":"info","message":"start"}]', NULL, NULL, 'trace-1'),
-  (2, 2, 2, 'Help triage', 'Helped', 1, NULL, NULL, 'completed', '2025-03-01 12:00:01', '2025-03-01 12:00:03', 300, 50, 350, 2.0, 'gpt-4o', 0, NULL, NULL, 1, 'trace-1'),
-  (3, 1, 3, 'Check again', '', 2, '[]', NULL, 'failed', '2025-03-02 08:00:00', '2025-03-02 08:00:30', 800, 0, 800, 30.0, 'gpt-4o-mini', 0, NULL, 'model timeout', NULL, NULL),
-  (4, 4, 1, 'Say hello', 'Hello!', 1, NULL, NULL, 'completed', '2025-03-03 09:00:00', '2025-03-03 09:00:01', 10, 5, 15, 0.5, 'gpt-4o-mini', 0, NULL, NULL, NULL, NULL),
-  (5, 5, 3, 'Stage it', '', 0, NULL, NULL, 'running', '2025-03-04 09:00:00', NULL, 0, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL),
-  (6, 3, 2, 'Report', '', 0, NULL, NULL, 'cancelled', '2025-03-05 09:00:00', '2025-03-05 09:00:02', 20, 0, 20, 2.0, 'gpt-4o-mini', 0, NULL, NULL, NULL, NULL);
-INSERT INTO settings (id, key, value, description) VALUES (1, 'telemetry', 'off', 'Telemetry'), (2, 'theme', 'dark', NULL);
-INSERT INTO workflows (workflow_id, name, definition) VALUES ('wf-1', 'Nightly', '{}');
-INSERT INTO reports (id, name, environment_id) VALUES (1, 'Weekly', 2);
-INSERT INTO agent_report_details (report_id, agent_id, score) VALUES (1, 1, 0.9);
-INSERT INTO faker_sessions (id, instruction) VALUES ('s1', 'fake aws');
-"#;
-
-/// Writes a Go Station database (rollback journal, as an idle Go Station
-/// leaves it) at `path`, with every goose version up to 48 recorded.
+/// Writes the current Go release's database, then runs `extra_sql` on it.
 fn go_database(path: &Path, extra_sql: &str) {
-    let conn = Connection::open(path).unwrap();
-    conn.execute_batch(GO_SCHEMA).unwrap();
-    conn.execute_batch(GO_ROWS).unwrap();
-    for v in (1..=48).filter(|v| ![12, 41, 42, 43].contains(v)) {
-        conn.execute(
-            "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?1, 1)",
-            [v],
-        )
+    go_import_support::write(path, 48);
+    Connection::open(path)
+        .unwrap()
+        .execute_batch(extra_sql)
         .unwrap();
-    }
-    conn.execute_batch(extra_sql).unwrap();
 }
 
 fn counts(report: &serde_json::Value) -> Vec<(String, u64, u64)> {
@@ -179,9 +91,24 @@ fn a_go_station_database_is_upgraded_in_place_with_every_row() {
         dropped,
         [
             "agent_report_details",
+            "benchmark_metrics",
+            "benchmark_tasks",
+            "faker_events",
             "faker_sessions",
+            "faker_tool_cache",
+            "goose_db_version",
+            "notification_logs",
+            "production_readiness",
+            "report_comparisons",
+            "report_run_snapshots",
             "reports",
-            "workflows"
+            "task_evaluations",
+            "workflow_approvals",
+            "workflow_run_events",
+            "workflow_run_steps",
+            "workflow_runs",
+            "workflow_schedules",
+            "workflows",
         ]
     );
 
@@ -319,6 +246,319 @@ fn a_go_station_database_is_upgraded_in_place_with_every_row() {
     assert!(get("sk-alice-wrong").starts_with("HTTP/1.1 401"));
 }
 
+/// The three releases convert; every Go table is either carried over with
+/// every row or named with its row count, and so is every view and column.
+#[test]
+fn every_release_converts_and_names_what_it_does_not_carry_over() {
+    for version in RELEASES {
+        let stn = Stn::local();
+        let db = stn.config_dir().join("station.db");
+        go_import_support::write(&db, version);
+        let before = table_rows(&db);
+        for (table, rows) in &before {
+            assert!(
+                *rows > 0,
+                "release {version}: the fixture has rows in {table}"
+            );
+        }
+        let out = stn.output(&["db", "migrate", "--json"]);
+        assert!(
+            out.status.success(),
+            "release {version}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let go = &report["go_import"];
+        assert_eq!(go["goose_version"], version);
+        let carried = counts(go);
+        let after = table_rows(&db);
+        let mut summary = vec![format!("goose {version}:")];
+        for (table, rows) in &before {
+            let not_carried = go["not_carried_over"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["table"] == table.as_str());
+            if let Some(t) = not_carried {
+                assert_eq!(t["go_rows"], *rows, "release {version}: {table}");
+                assert!(
+                    !after.iter().any(|(name, _)| name == table),
+                    "release {version}: {table} is gone"
+                );
+                summary.push(format!("  {table:<24} {rows:>3} -> not carried over"));
+                continue;
+            }
+            let (_, go_rows, stn_rows) = carried
+                .iter()
+                .find(|(name, _, _)| name == table)
+                .unwrap_or_else(|| {
+                    panic!("release {version}: {table} is neither carried over nor listed")
+                });
+            assert_eq!(
+                (*go_rows, *stn_rows),
+                (*rows, *rows),
+                "release {version}: {table}"
+            );
+            let now = after.iter().find(|(name, _)| name == table).unwrap().1;
+            assert_eq!(now, *rows, "release {version}: {table} in the file");
+            summary.push(format!("  {table:<24} {rows:>3} -> {now}"));
+        }
+        let views: Vec<&str> = go["views_not_carried_over"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut expected_views: Vec<&str> = go_import_support::schema::VIEWS
+            .iter()
+            .filter(|(_, since, _)| *since <= version)
+            .map(|(name, _, _)| *name)
+            .collect();
+        expected_views.sort_unstable();
+        assert_eq!(views, expected_views, "release {version}");
+        let columns: Vec<String> = go["columns_not_carried_over"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}.{}",
+                    c["table"].as_str().unwrap(),
+                    c["column"].as_str().unwrap()
+                )
+            })
+            .collect();
+        for column in [
+            "file_mcp_configs.template_specific_vars_path",
+            "file_mcp_configs.template_vars_hash",
+            "model_providers.api_key",
+            "agents.is_scheduled",
+        ] {
+            assert!(
+                columns.contains(&column.to_owned()),
+                "release {version}: {column} in {columns:?}"
+            );
+        }
+        assert_eq!(
+            columns.iter().any(|c| c == "agent_runs.work_id"),
+            version >= 48,
+            "release {version}: {columns:?}"
+        );
+        // The human summary names the same things.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for name in ["benchmark_tasks", "template_vars_hash", "v_agent_rankings"] {
+            let listed = stderr.contains(name);
+            let exists = version >= 34 || name == "template_vars_hash";
+            assert_eq!(listed, exists, "release {version}: {name} in\n{stderr}");
+        }
+        summary.push(format!("  history: {}", go["history"]));
+        eprintln!("{}", summary.join("\n"));
+        // The converted database works and a second migrate is a no-op.
+        assert_eq!(
+            stn.json(&["agent", "list", "--json"])
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+        assert!(stn.ok(&["db", "migrate"]).contains("up to date"));
+    }
+}
+
+/// An imported run shows its model turns and tool calls, with arguments,
+/// results and tokens, in `runs show --json` and the API; its Go debug log
+/// lines are its log.
+#[test]
+fn imported_runs_show_their_tool_calls_and_logs() {
+    let stn = Stn::local();
+    let db = stn.config_dir().join("station.db");
+    go_database(&db, "");
+    let report = stn.json(&["db", "migrate", "--json"]);
+    let history = &report["go_import"]["history"];
+    assert_eq!(history["tool_calls"], 4, "{history}");
+    assert_eq!(history["logs"], 2, "{history}");
+    assert_eq!(
+        history["unreadable"],
+        serde_json::json!([{"run_id": 6, "column": "tool_calls"}])
+    );
+
+    let run = stn.json(&["runs", "show", "1", "--json"]);
+    eprintln!("{}", serde_json::to_string_pretty(&run).unwrap());
+    let steps = run["steps"].as_array().unwrap();
+    let shape: Vec<(i64, &str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["seq"].as_i64().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (1, "model", "gpt-4o-mini"),
+            (2, "tool", "__read_text_file"),
+            (3, "agent", "__agent_helper"),
+            (4, "model", "gpt-4o-mini"),
+        ]
+    );
+    assert_eq!(
+        steps[0]["input"],
+        serde_json::json!([
+            {"id": "call_1", "name": "__read_text_file", "arguments": {"path": "/srv/log.txt"}},
+            {"id": "call_2", "name": "__agent_helper", "arguments": {"task": "Help triage"}}
+        ])
+    );
+    assert_eq!(
+        steps[1]["input"],
+        serde_json::json!({"path": "/srv/log.txt"})
+    );
+    assert_eq!(steps[1]["output"], "ok: 3 lines");
+    assert_eq!(steps[1]["is_error"], false);
+    assert_eq!(steps[3]["output"], "All good");
+    assert_eq!(
+        (
+            &steps[3]["input_tokens"],
+            &steps[3]["output_tokens"],
+            &steps[3]["total_tokens"]
+        ),
+        (
+            &serde_json::json!(1200),
+            &serde_json::json!(340),
+            &serde_json::json!(1540)
+        )
+    );
+    assert_eq!(steps[1]["started_at"], "2025-03-01T12:00:00.500Z");
+    assert_eq!(run["input_tokens"], 1200, "the run's own counters are Go's");
+
+    // Go's older shape: `result` and `success: false` make an error step.
+    let failed = stn.json(&["runs", "show", "3", "--json"]);
+    let call = &failed["steps"][1];
+    assert_eq!(
+        (&call["name"], &call["is_error"]),
+        (
+            &serde_json::json!("__list_directory"),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(call["output"], r#"{"error":"denied"}"#);
+    assert_eq!(call["duration_ms"], 42);
+    // A run without tool calls is one model turn with the answer.
+    let child = stn.json(&["runs", "show", "2", "--json"]);
+    assert_eq!(child["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(child["steps"][0]["output"], "Helped");
+    // `execution_steps` naming a tool become calls.
+    let hello = stn.json(&["runs", "show", "4", "--json"]);
+    assert_eq!(hello["steps"][1]["name"], "__read_text_file");
+
+    let conn = Connection::open(&db).unwrap();
+    let logs: Vec<(String, String, Option<String>, String)> = conn
+        .prepare("SELECT level, message, details, created_at FROM agent_run_logs WHERE run_id = 1 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            (
+                "info".to_owned(),
+                "Starting execution for agent triage".to_owned(),
+                Some(r#"{"agent_id":1}"#.to_owned()),
+                "2025-03-01T12:00:00.000Z".to_owned()
+            ),
+            (
+                "debug".to_owned(),
+                "OpenAI call done".to_owned(),
+                None,
+                "2025-03-01T12:00:07.000Z".to_owned()
+            ),
+        ]
+    );
+    drop(conn);
+
+    // The API shows the same steps.
+    let log = stn.config_dir().join("serve.log");
+    let server = Server::start(&stn, &[], &[], &log);
+    let body = http_get(server.port, "/api/v1/runs/1", ALICE_KEY);
+    let api: serde_json::Value =
+        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(api["steps"], run["steps"], "{body}");
+}
+
+/// An imported agent's cron schedule does not run the slots Go had planned
+/// before the import: the first `stn serve` creates no run at start and
+/// plans the next slot after it.
+#[test]
+fn an_imported_schedule_starts_at_its_next_slot() {
+    let stn = Stn::local();
+    let db = stn.config_dir().join("station.db");
+    go_database(&db, "");
+    let report = stn.json(&["db", "migrate", "--json"]);
+    assert_eq!(report["go_import"]["scheduled_agents"], 1);
+    let imported_at = now_rfc3339();
+    let runs_before = stn
+        .json(&["runs", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .len();
+
+    let log = stn.config_dir().join("serve.log");
+    let mut server = Server::start(&stn, &[], &[], &log);
+    // The scheduler checks every quarter second: give it many checks.
+    let mut next = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let conn = Connection::open(&db).unwrap();
+        next = conn
+            .query_row(
+                "SELECT next_scheduled_run FROM agents WHERE name = 'triage'",
+                [],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .unwrap();
+        if next.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let runs = stn.json(&["runs", "list", "--json"]);
+    server.stop();
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        runs_before,
+        "no run at start: {runs}\n{}",
+        server.log_text()
+    );
+    let next = next.expect("the scheduler planned the next slot");
+    assert!(
+        next > imported_at,
+        "next slot {next} is after the import at {imported_at}"
+    );
+}
+
+fn now_rfc3339() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn http_get(port: u16, path: &str, key: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
 #[test]
 fn a_row_our_schema_refuses_stops_the_upgrade_and_changes_nothing() {
     let stn = Stn::local();
@@ -334,6 +574,33 @@ fn a_row_our_schema_refuses_stops_the_upgrade_and_changes_nothing() {
         "{err}"
     );
     assert!(err.contains("Nothing was changed"), "{err}");
+    // With --json the failure is a JSON object naming the table and row.
+    let out = stn.output(&["db", "migrate", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(error["error"]["table"], "agent_runs", "{error}");
+    assert_eq!(error["error"]["row"], 42, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("status"),
+        "{error}"
+    );
+    let backup = error["error"]["backup"].as_str().unwrap().to_owned();
+    assert!(
+        error["error"]["hint"].as_str().unwrap().contains(&backup),
+        "{error}"
+    );
+    // Two failed attempts on the same bytes: one backup.
+    let backups: Vec<_> = std::fs::read_dir(stn.config_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("station.db.go-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read(&backup).unwrap(), original);
     assert_eq!(
         std::fs::read(&db).unwrap(),
         original,

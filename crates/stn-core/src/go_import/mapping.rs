@@ -3,6 +3,7 @@
 //! ISO 8601 UTC, booleans to 0/1, NULLs to our defaults, dangling optional
 //! references to NULL). Columns an older Go schema lacks read as NULL.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The name a Go table has during the conversion.
@@ -16,6 +17,8 @@ pub type GoColumns = BTreeMap<String, BTreeSet<String>>;
 struct Cols<'a> {
     table: &'a str,
     columns: Option<&'a BTreeSet<String>>,
+    /// The Go columns the conversion reads, to name the ones it does not.
+    used: RefCell<BTreeSet<String>>,
 }
 
 const FMT: &str = "'%Y-%m-%dT%H:%M:%fZ'";
@@ -25,10 +28,16 @@ impl Cols<'_> {
         self.columns.is_some_and(|c| c.contains(name))
     }
 
+    /// `x."name"`, counted as carried over.
+    fn read(&self, name: &str) -> String {
+        self.used.borrow_mut().insert(name.to_owned());
+        format!("x.\"{name}\"")
+    }
+
     /// The column, or NULL when this Go schema has no such column.
     fn col(&self, name: &str) -> String {
         if self.has(name) {
-            format!("x.\"{name}\"")
+            self.read(name)
         } else {
             "NULL".to_owned()
         }
@@ -44,7 +53,10 @@ impl Cols<'_> {
         let parts: Vec<String> = names
             .iter()
             .filter(|n| self.has(n))
-            .map(|n| format!("strftime({FMT}, x.\"{n}\"), x.\"{n}\""))
+            .map(|n| {
+                let x = self.read(n);
+                format!("strftime({FMT}, {x}), {x}")
+            })
             .collect();
         if parts.is_empty() {
             "NULL".to_owned()
@@ -63,9 +75,10 @@ impl Cols<'_> {
         if !self.has(name) {
             return default.to_string();
         }
+        let x = self.read(name);
         format!(
-            "CASE WHEN x.\"{name}\" IS NULL THEN {default} \
-             WHEN lower(CAST(x.\"{name}\" AS TEXT)) IN ('1', 'true', 't', 'yes') THEN 1 ELSE 0 END"
+            "CASE WHEN {x} IS NULL THEN {default} \
+             WHEN lower(CAST({x} AS TEXT)) IN ('1', 'true', 't', 'yes') THEN 1 ELSE 0 END"
         )
     }
 
@@ -74,19 +87,29 @@ impl Cols<'_> {
         if !self.has(name) {
             return "NULL".to_owned();
         }
+        let x = self.read(name);
         format!(
-            "CASE WHEN x.\"{name}\" IN (SELECT id FROM {}) THEN x.\"{name}\" END",
+            "CASE WHEN {x} IN (SELECT id FROM {}) THEN {x} END",
             aside(parent)
         )
     }
 }
 
-/// The `INSERT … SELECT` converting one Go table into ours, reading the table
-/// renamed aside; `None` for a table of ours the Go original does not have.
-pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
+/// One Go table's conversion.
+pub struct Mapped {
+    /// The `INSERT … SELECT`, reading the Go table renamed aside.
+    pub sql: String,
+    /// The Go columns it carries over.
+    pub used: BTreeSet<String>,
+}
+
+/// The conversion of one Go table into ours; `None` for a table of ours the
+/// Go original does not have.
+pub fn insert_select(table: &str, go: &GoColumns) -> Option<Mapped> {
     let c = Cols {
         table,
         columns: go.get(table),
+        used: RefCell::default(),
     };
     let columns: Vec<(&str, String)> = match table {
         "users" => vec![
@@ -194,8 +217,9 @@ pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
                 "model",
                 if c.has("model_id") {
                     format!(
-                        "(SELECT m.model_id FROM {} m WHERE m.id = x.\"model_id\")",
-                        aside("models")
+                        "(SELECT m.model_id FROM {} m WHERE m.id = {})",
+                        aside("models"),
+                        c.read("model_id")
                     )
                 } else {
                     "NULL".to_owned()
@@ -213,7 +237,10 @@ pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
             ("schedule_enabled", c.boolean("schedule_enabled", 0)),
             ("schedule_variables", c.col("schedule_variables")),
             ("last_scheduled_run", c.ts(&["last_scheduled_run"])),
-            ("next_scheduled_run", c.ts(&["next_scheduled_run"])),
+            // Not Go's next slot: a slot due before the conversion would
+            // run as a missed one at the first `stn serve`. Empty, the
+            // scheduler plans the next slot after it starts.
+            ("next_scheduled_run", "NULL".to_owned()),
             ("created_at", c.ts_now(&["created_at"])),
             ("updated_at", c.ts_now(&["updated_at", "created_at"])),
         ],
@@ -224,8 +251,9 @@ pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
             (
                 "tool_name",
                 format!(
-                    "(SELECT t.name FROM {} t WHERE t.id = x.\"tool_id\")",
-                    aside("mcp_tools")
+                    "(SELECT t.name FROM {} t WHERE t.id = {})",
+                    aside("mcp_tools"),
+                    c.read("tool_id")
                 ),
             ),
             ("tool_id", c.optional_ref("tool_id", "mcp_tools")),
@@ -273,12 +301,48 @@ pub fn insert_select(table: &str, go: &GoColumns) -> Option<String> {
         _ => return None,
     };
     let (names, exprs): (Vec<&str>, Vec<String>) = columns.into_iter().unzip();
-    Some(format!(
+    let sql = format!(
         "INSERT INTO {table} ({}) SELECT {} FROM {} x ORDER BY x.id",
         names.join(", "),
         exprs.join(", "),
         aside(c.table)
-    ))
+    );
+    let mut used = c.used.take();
+    // Read outside the `INSERT … SELECT`: the clear-text keys become hashed
+    // `api_keys`, the history blobs step and log rows (see `history`).
+    for (t, column) in CARRIED_ELSEWHERE {
+        if *t == table && c.has(column) {
+            used.insert((*column).to_owned());
+        }
+    }
+    Some(Mapped { sql, used })
+}
+
+const CARRIED_ELSEWHERE: &[(&str, &str)] = &[("users", "api_key"), ("agent_runs", "debug_logs")];
+
+/// Why a Go column has no place in our schema, for the report; columns
+/// not named here get a generic reason.
+pub fn why_not_carried(table: &str, column: &str) -> &'static str {
+    match (table, column) {
+        ("model_providers", "api_key") => {
+            "a clear-text provider key: Station stores only the name of the environment variable holding it (api_key_env); set that variable"
+        }
+        ("agents", "is_scheduled") => "Go's duplicate of schedule_enabled, which is carried over",
+        ("agents", "next_scheduled_run") => {
+            "a slot planned by Go; the first `stn serve` plans the next slot after it starts, so no slot due before the conversion runs"
+        }
+        (
+            "agent_runs",
+            "orchestrator_run_id"
+            | "parent_orchestrator_run_id"
+            | "originating_station_id"
+            | "work_id",
+        ) => "Go's multi-station orchestration (lattice) ids; Station has no orchestrator",
+        ("file_mcp_configs", "template_specific_vars_path" | "template_vars_hash") => {
+            "Go's per-template variables file; Station reads each environment's variables.yml, so move those variables there"
+        }
+        _ => "Station's schema has no column for it",
+    }
 }
 
 /// A row our schema would refuse, found before anything changes: the table,

@@ -4,23 +4,33 @@
 //! file is saved beside it.
 //!
 //! The conversion renames the Go tables aside, creates our schema, copies every
-//! row with `INSERT … SELECT` (see [`mapping`]), re-hashes Go's clear-text user
-//! API keys into `api_keys`, checks the row count of every table, and drops the
-//! Go tables. Rows our schema would refuse are found before anything changes
-//! and named in the error.
+//! row with `INSERT … SELECT` (see [`mapping`]), turns the runs' JSON history
+//! into step and log rows ([`history`]), re-hashes Go's clear-text user API
+//! keys into `api_keys`, checks the row count of every table, and drops the
+//! Go tables. It runs with foreign keys off, so Go tables with references
+//! between them (any future ones too) drop in any order, and checks every
+//! reference with `PRAGMA foreign_key_check` before it commits. Rows our
+//! schema would refuse are found before anything changes and named in the
+//! error. Whatever is not carried over is named in the report.
 
+mod backup;
+pub mod error;
+pub mod history;
 pub mod mapping;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use stn_db::{Database, Statement, migration_statements, params};
 
-use crate::error::{CoreError, Result};
-use crate::files::write_atomic;
+pub use backup::{Backup, restore, save_beside};
+pub use error::GoImportError;
+pub use history::HistoryCounts;
+
+use crate::error::Result;
 use crate::migrations::{MIGRATIONS, TABLES};
 use crate::store::{hash_key, key_prefix};
-use mapping::{GoColumns, ROW_CHECKS, aside, insert_select};
+use mapping::{GoColumns, ROW_CHECKS, aside, insert_select, why_not_carried};
 
 /// Go's migration table.
 pub const GOOSE_TABLE: &str = "goose_db_version";
@@ -36,6 +46,19 @@ pub struct TableCount {
     pub stn_rows: u64,
 }
 
+/// A Go column whose values Station has no place for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnNotCarried {
+    /// The Go table.
+    pub table: String,
+    /// The Go column.
+    pub column: String,
+    /// Rows with a value in it (not NULL, not empty): what only the backup keeps.
+    pub rows_with_value: u64,
+    /// Why, and what to do instead.
+    pub reason: &'static str,
+}
+
 /// What the conversion did.
 #[derive(Debug, Clone, Serialize)]
 pub struct GoImportReport {
@@ -43,13 +66,24 @@ pub struct GoImportReport {
     pub database: String,
     /// The byte copy of the Go database, beside it.
     pub backup: String,
+    /// True when an earlier attempt's copy of the same bytes was reused.
+    pub backup_reused: bool,
     /// The Go schema's goose version.
     pub goose_version: i64,
     /// Every converted table, before and after (equal: no row lost).
     pub tables: Vec<TableCount>,
-    /// Go tables Station has no use for (workflows, reports, benchmarks, faker):
-    /// their rows stay only in the backup.
+    /// Step and log rows made from the runs' JSON columns.
+    pub history: HistoryCounts,
+    /// Go tables Station has no use for (workflows, reports, benchmarks,
+    /// faker, notification logs, goose's own): their rows stay only in the backup.
     pub not_carried_over: Vec<TableCount>,
+    /// Go views, dropped (they hold no rows of their own).
+    pub views_not_carried_over: Vec<String>,
+    /// Columns of converted tables that Station has no place for.
+    pub columns_not_carried_over: Vec<ColumnNotCarried>,
+    /// Agents with an enabled cron schedule: their first slot is the next one
+    /// after `stn serve` starts; no slot due before is run as a missed one.
+    pub scheduled_agents: u64,
 }
 
 /// True when the file at `path` is a Go Station database not yet converted.
@@ -66,7 +100,7 @@ pub async fn upgrade_if_go(path: &Path) -> Result<Option<GoImportReport>> {
     if !is_go_database(path)? {
         return Ok(None);
     }
-    let backup = backup_beside(path)?;
+    let backup = save_beside(path)?;
     let url = stn_db::DatabaseUrl::parse(&path.display().to_string())?;
     let db = Database::open(&url).await?;
     let converted = convert(&db, path, &backup).await;
@@ -74,52 +108,15 @@ pub async fn upgrade_if_go(path: &Path) -> Result<Option<GoImportReport>> {
     if converted.is_err() {
         // The transaction rolled back, but opening switched the file to WAL
         // mode: put back the original bytes so a failed attempt leaves no trace.
-        restore_original(path, &backup)?;
+        restore(path, &backup.path)?;
     }
     converted.map(Some)
 }
 
-fn restore_original(path: &Path, backup: &Path) -> Result<()> {
-    for suffix in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{suffix}", path.display()));
-        match std::fs::remove_file(&side) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(CoreError::io(&side, e)),
-        }
-    }
-    let backup_wal = PathBuf::from(format!("{}-wal", backup.display()));
-    if backup_wal.exists() {
-        let bytes = std::fs::read(&backup_wal).map_err(|e| CoreError::io(&backup_wal, e))?;
-        let wal = PathBuf::from(format!("{}-wal", path.display()));
-        write_atomic(&wal, &bytes).map_err(|e| CoreError::io(&wal, e))?;
-    }
-    let bytes = std::fs::read(backup).map_err(|e| CoreError::io(backup, e))?;
-    write_atomic(path, &bytes).map_err(|e| CoreError::io(path, e))
-}
-
-/// Copies `path` byte for byte to `<path>.go-backup-<UTC timestamp>` (temp
-/// file, fsync, rename), with its `-wal` file when there is one.
-pub fn backup_beside(path: &Path) -> Result<PathBuf> {
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    let backup = PathBuf::from(format!("{}.go-backup-{stamp}", path.display()));
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-        let bytes = std::fs::read(&wal).map_err(|e| CoreError::io(&wal, e))?;
-        let target = PathBuf::from(format!("{}-wal", backup.display()));
-        write_atomic(&target, &bytes).map_err(|e| CoreError::io(&target, e))?;
-    }
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    write_atomic(&backup, &bytes).map_err(|e| CoreError::io(&backup, e))?;
-    Ok(backup)
-}
-
 /// Converts an open Go database (see the module docs).
-pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImportReport> {
+pub async fn convert(db: &Database, path: &Path, backup: &Backup) -> Result<GoImportReport> {
+    let database = path.display().to_string();
+    let backup_text = backup.path.display().to_string();
     let go = go_columns(db).await?;
     let version_row = db
         .query_opt(
@@ -128,18 +125,18 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
         )
         .await?;
     let goose_version: i64 = version_row.map(|r| r.get(0)).transpose()?.unwrap_or(0);
-    check_rows(db, &go, path, backup).await?;
+    check_rows(db, &go, &database, &backup_text).await?;
 
     // Our tables the Go database has too, parents before children (TABLES' order).
-    let converts: Vec<(&str, String)> = TABLES
+    let converts: Vec<(&str, mapping::Mapped)> = TABLES
         .iter()
         .filter(|t| go.contains_key(**t))
-        .filter_map(|t| insert_select(t, &go).map(|sql| (*t, sql)))
+        .filter_map(|t| insert_select(t, &go).map(|m| (*t, m)))
         .collect();
     let present: Vec<&str> = converts.iter().map(|(t, _)| *t).collect();
     let others: Vec<String> = go
         .keys()
-        .filter(|t| !present.contains(&t.as_str()) && t.as_str() != GOOSE_TABLE)
+        .filter(|t| !present.contains(&t.as_str()))
         .cloned()
         .collect();
     let mut not_carried_over = Vec::new();
@@ -150,7 +147,19 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
             stn_rows: 0,
         });
     }
+    let mut columns_not_carried_over = Vec::new();
+    for (table, mapped) in &converts {
+        for column in go[*table].difference(&mapped.used) {
+            columns_not_carried_over.push(ColumnNotCarried {
+                table: (*table).to_owned(),
+                column: column.clone(),
+                rows_with_value: count_values(db, table, column).await?,
+                reason: why_not_carried(table, column),
+            });
+        }
+    }
     let keys = go_api_keys(db, &go).await?;
+    let (history_stmts, history) = history::statements(db, &go).await?;
     let mut tables = Vec::new();
     for table in &present {
         tables.push(TableCount {
@@ -164,9 +173,15 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
         go_rows: keys.len() as u64,
         stn_rows: 0,
     });
+    let objects = go_objects(db).await?;
+    let views_not_carried_over = objects
+        .iter()
+        .filter(|(kind, _)| *kind == "VIEW")
+        .map(|(_, name)| name.clone())
+        .collect();
 
-    let mut stmts = vec![Statement::plain("PRAGMA defer_foreign_keys = ON")];
-    for (kind, name) in go_objects(db).await? {
+    let mut stmts = Vec::new();
+    for (kind, name) in &objects {
         stmts.push(Statement::plain(format!(
             "DROP {kind} IF EXISTS \"{name}\""
         )));
@@ -186,8 +201,8 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
     for table in TABLES.iter().rev() {
         stmts.push(Statement::plain(format!("DELETE FROM {table}")));
     }
-    for (_, sql) in converts {
-        stmts.push(Statement::plain(sql));
+    for (_, mapped) in converts {
+        stmts.push(Statement::plain(mapped.sql));
     }
     for (user_id, key) in &keys {
         stmts.push(Statement::new(
@@ -195,32 +210,52 @@ pub async fn convert(db: &Database, path: &Path, backup: &Path) -> Result<GoImpo
             params![*user_id, key_prefix(key), hash_key(key)],
         ));
     }
-    stmts.extend(count_guards(&present, keys.len()));
-    for table in others
+    stmts.extend(history_stmts);
+    let mut expected: Vec<(&str, String)> = present
         .iter()
-        .map(String::as_str)
-        .chain(present.iter().rev().copied())
+        .map(|t| (*t, format!("(SELECT count(*) FROM \"{}\")", aside(t))))
+        .collect();
+    expected.push(("api_keys", keys.len().to_string()));
+    expected.push(("agent_run_steps", history.steps.to_string()));
+    expected.push(("agent_run_logs", history.logs.to_string()));
+    stmts.extend(count_guards(&expected));
+    // Foreign keys are off: children and parents drop in any order.
+    for table in present
+        .iter()
+        .copied()
+        .chain(others.iter().map(String::as_str))
     {
         stmts.push(Statement::plain(format!("DROP TABLE \"{}\"", aside(table))));
     }
-    stmts.push(Statement::plain(format!("DROP TABLE {GOOSE_TABLE}")));
 
-    db.batch(stmts).await.map_err(|e| {
-        CoreError::Invalid(format!(
-            "converting the Go database {} failed and was rolled back, nothing changed: {e}",
-            path.display()
-        ))
-    })?;
+    db.batch_foreign_keys_checked_at_end(stmts)
+        .await
+        .map_err(|e| GoImportError::rolled_back(database.clone(), backup_text.clone(), e))?;
 
     for table in &mut tables {
         table.stn_rows = count(db, &table.table).await?;
     }
+    let scheduled_agents = db
+        .query_opt(
+            "SELECT count(*) FROM agents WHERE schedule_enabled = 1 \
+             AND cron_schedule IS NOT NULL AND cron_schedule != ''",
+            params![],
+        )
+        .await?
+        .map(|r| r.get::<i64>(0))
+        .transpose()?
+        .unwrap_or(0) as u64;
     Ok(GoImportReport {
-        database: path.display().to_string(),
-        backup: backup.display().to_string(),
+        database,
+        backup: backup_text,
+        backup_reused: backup.reused,
         goose_version,
         tables,
+        history,
         not_carried_over,
+        views_not_carried_over,
+        columns_not_carried_over,
+        scheduled_agents,
     })
 }
 
@@ -291,7 +326,7 @@ async fn go_api_keys(db: &Database, go: &GoColumns) -> Result<Vec<(i64, String)>
 }
 
 /// Finds the first row our schema would refuse, before anything changes.
-async fn check_rows(db: &Database, go: &GoColumns, path: &Path, backup: &Path) -> Result<()> {
+async fn check_rows(db: &Database, go: &GoColumns, database: &str, backup: &str) -> Result<()> {
     for check in ROW_CHECKS {
         let Some(columns) = go.get(check.table) else {
             continue;
@@ -309,27 +344,40 @@ async fn check_rows(db: &Database, go: &GoColumns, path: &Path, backup: &Path) -
             )
             .await?;
         if let Some(row) = row {
-            let id: i64 = row.get(0)?;
-            return Err(CoreError::Invalid(format!(
-                "cannot convert the Go database {}: table {}, row id {id}: {}. Nothing was changed; \
-                 fix or delete that row (a copy of the database is at {}) and run `stn db migrate` again",
-                path.display(),
-                check.table,
-                check.problem,
-                backup.display()
-            )));
+            return Err(GoImportError::RowRefused {
+                database: database.to_owned(),
+                table: check.table.to_owned(),
+                row: row.get(0)?,
+                problem: check.problem,
+                backup: backup.to_owned(),
+            }
+            .into());
         }
     }
     Ok(())
 }
 
-/// Statements that abort the transaction when a table lost or gained rows:
-/// each table's constraint is named after it, so the error says which.
-fn count_guards(present: &[&str], api_keys: usize) -> Vec<Statement> {
-    let mut constraints: Vec<String> = present
+/// Rows of a Go table with a value in `column`.
+async fn count_values(db: &Database, table: &str, column: &str) -> Result<u64> {
+    let row = db
+        .query_opt(
+            &format!(
+                "SELECT count(*) FROM \"{table}\" WHERE \"{column}\" IS NOT NULL \
+                 AND CAST(\"{column}\" AS TEXT) != ''"
+            ),
+            params![],
+        )
+        .await?;
+    Ok(row.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+}
+
+/// Statements that abort the transaction when a table has other than the
+/// rows expected (an SQL expression each): each table's constraint is named
+/// after it, so the error says which.
+fn count_guards(expected: &[(&str, String)]) -> Vec<Statement> {
+    let mut constraints: Vec<String> = expected
         .iter()
-        .chain(std::iter::once(&"api_keys"))
-        .map(|t| {
+        .map(|(t, _)| {
             format!(
                 "CONSTRAINT \"row count of {t} differs\" CHECK (tbl != '{t}' OR go_rows = stn_rows)"
             )
@@ -343,17 +391,12 @@ fn count_guards(present: &[&str], api_keys: usize) -> Vec<Statement> {
         "CREATE TEMP TABLE stn_go_import_counts ({})",
         constraints.join(", ")
     ))];
-    for table in present {
+    for (table, rows) in expected {
         stmts.push(Statement::plain(format!(
-            "INSERT INTO temp.stn_go_import_counts VALUES ('{table}', \
-             (SELECT count(*) FROM \"{}\"), (SELECT count(*) FROM {table}))",
-            aside(table)
+            "INSERT INTO temp.stn_go_import_counts VALUES ('{table}', {rows}, \
+             (SELECT count(*) FROM {table}))"
         )));
     }
-    stmts.push(Statement::new(
-        "INSERT INTO temp.stn_go_import_counts VALUES ('api_keys', ?1, (SELECT count(*) FROM api_keys))",
-        params![api_keys as i64],
-    ));
     stmts.push(Statement::plain("DROP TABLE temp.stn_go_import_counts"));
     stmts
 }
