@@ -418,6 +418,10 @@ fn imported_runs_show_their_tool_calls_and_logs() {
     );
     assert_eq!(steps[1]["output"], "ok: 3 lines");
     assert_eq!(steps[1]["is_error"], false);
+    assert_eq!(
+        steps[2]["child_run_id"], 2,
+        "the sub-agent call links its run"
+    );
     assert_eq!(steps[3]["output"], "All good");
     assert_eq!(
         (

@@ -9,6 +9,8 @@
 //! with tool calls becomes: one model turn asking for all of them, the calls
 //! in order, and a final model turn holding the answer and the run's tokens.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use stn_db::{Database, Statement, params};
@@ -71,6 +73,7 @@ pub async fn statements(db: &Database, go: &GoColumns) -> Result<(Vec<Statement>
             params![],
         )
         .await?;
+    let children = child_runs(db, columns).await?;
     let mut stmts = Vec::new();
     let mut counts = HistoryCounts::default();
     for row in &rows.rows {
@@ -107,7 +110,7 @@ pub async fn statements(db: &Database, go: &GoColumns) -> Result<(Vec<Statement>
                 Vec::new()
             }
         };
-        let steps = run.steps(&calls);
+        let steps = run.steps(&calls, children.get(&run.id).map_or(&[][..], Vec::as_slice));
         if !steps.is_empty() {
             counts.runs_with_steps += 1;
         }
@@ -189,8 +192,32 @@ impl Call {
     }
 }
 
+/// Each run's child runs (sub-agent calls), oldest first.
+async fn child_runs(
+    db: &Database,
+    columns: &std::collections::BTreeSet<String>,
+) -> Result<BTreeMap<i64, Vec<i64>>> {
+    let mut children: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    if !columns.contains("parent_run_id") {
+        return Ok(children);
+    }
+    let rows = db
+        .query(
+            "SELECT parent_run_id, id FROM agent_runs WHERE parent_run_id IS NOT NULL ORDER BY id",
+            params![],
+        )
+        .await?;
+    for row in &rows.rows {
+        children.entry(row.get(0)?).or_default().push(row.get(1)?);
+    }
+    Ok(children)
+}
+
 impl GoRun {
-    fn steps(&self, calls: &[Call]) -> Vec<Statement> {
+    /// The run's steps; its sub-agent calls are linked to its child runs in
+    /// order (Go kept the child's `parent_run_id`, not which call made it).
+    fn steps(&self, calls: &[Call], children: &[i64]) -> Vec<Statement> {
+        let mut children = children.iter().copied();
         let model = self.model.clone().unwrap_or_else(|| "model".to_owned());
         let mut steps = Vec::new();
         if !calls.is_empty() {
@@ -199,6 +226,7 @@ impl GoRun {
                 .map(|c| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
                 .collect();
             steps.push(Step {
+                child_run_id: None,
                 kind: "model",
                 name: model.clone(),
                 input: Some(Value::Array(asked).to_string()),
@@ -208,6 +236,11 @@ impl GoRun {
                 duration_ms: 0,
             });
             steps.extend(calls.iter().map(|c| Step {
+                child_run_id: if c.kind() == "agent" {
+                    children.next()
+                } else {
+                    None
+                },
                 kind: c.kind(),
                 name: c.name.clone(),
                 input: Some(c.arguments.to_string()),
@@ -221,6 +254,7 @@ impl GoRun {
         let has_tokens = self.tokens.iter().any(|t| t.is_some_and(|n| n > 0));
         if answer.is_some() || has_tokens {
             steps.push(Step {
+                child_run_id: None,
                 kind: "model",
                 name: model,
                 input: None,
@@ -239,6 +273,7 @@ impl GoRun {
 }
 
 struct Step {
+    child_run_id: Option<i64>,
     kind: &'static str,
     name: String,
     input: Option<String>,
@@ -253,8 +288,8 @@ impl Step {
     fn insert(self, run_id: i64, seq: i64) -> Statement {
         Statement::new(
             "INSERT INTO agent_run_steps (run_id, seq, kind, name, input, output, is_error, \
-             input_tokens, output_tokens, total_tokens, started_at, duration_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             input_tokens, output_tokens, total_tokens, child_run_id, started_at, duration_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12, \
              (SELECT started_at FROM agent_runs WHERE id = ?1), ?11)",
             params![
                 run_id,
@@ -267,7 +302,8 @@ impl Step {
                 self.tokens[0],
                 self.tokens[1],
                 self.tokens[2],
-                self.duration_ms
+                self.duration_ms,
+                self.child_run_id
             ],
         )
     }
