@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use stn_core::model::{RunStatus, RunStep, StepKind};
+use stn_core::redact::Redactor;
 use stn_core::store::{QueuedRun, RunEnd};
 use stn_core::{CoreError, Station};
 use stn_llm::{ChatRequest, ChatResponse, Message, ModelClient, StreamEvent};
@@ -24,6 +25,8 @@ use crate::events::{EventSender, RunEvent};
 use crate::models::Models;
 use crate::output;
 use crate::owner;
+use crate::secrets::Secrets;
+use crate::tool_result::ResultLimits;
 use crate::tools::Tools;
 
 /// How runs behave.
@@ -33,6 +36,11 @@ pub struct EngineOptions {
     pub run_timeout: Duration,
     /// How deep sub-agents may call sub-agents.
     pub max_depth: u32,
+    /// How much of a tool result the model sees and the step keeps.
+    pub tool_results: ResultLimits,
+    /// Configured credentials (model API keys, the database token) that no
+    /// stored or logged text may contain; runs add their environment's values.
+    pub secrets: Redactor,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +48,8 @@ impl Default for EngineOptions {
         Self {
             run_timeout: Duration::from_secs(15 * 60),
             max_depth: 5,
+            tool_results: ResultLimits::default(),
+            secrets: Redactor::default(),
         }
     }
 }
@@ -109,6 +119,7 @@ struct Inner {
     pool: Pool,
     models: Models,
     options: EngineOptions,
+    secrets: Secrets,
     /// Sub-agent runs, spawned so they record their own end even when their
     /// parent is dropped; waited for at shutdown.
     children: TaskTracker,
@@ -231,6 +242,7 @@ impl Engine {
                 station,
                 pool,
                 models,
+                secrets: Secrets::new(options.secrets.clone()),
                 options,
                 children: TaskTracker::new(),
             }),
@@ -341,6 +353,7 @@ impl Engine {
                 error: Some(e.run_error()),
             },
         };
+        let end = self.inner.secrets.end(end);
         if let Err(e) = self
             .inner
             .station
@@ -386,6 +399,9 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
+        self.inner
+            .secrets
+            .learn(&self.inner.station, &agent.environment);
         let name = agent.spec.name.as_str();
         let (client, model) = self
             .inner
@@ -554,6 +570,7 @@ impl Engine {
         agent: &str,
         step: RunStep,
     ) -> Result<(), AgentError> {
+        let step = self.inner.secrets.step(step);
         match self.inner.station.store().append_run_step(&step).await {
             Ok(()) => {
                 ctx.emit(RunEvent::StepFinished { step });

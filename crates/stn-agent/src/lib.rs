@@ -28,6 +28,8 @@ mod names;
 mod output;
 pub mod owner;
 pub mod schedule;
+mod secrets;
+mod tool_result;
 mod tools;
 mod watch;
 
@@ -38,5 +40,6 @@ pub use manager::{DEFAULT_MAX_CONCURRENT_RUNS, RunManager, Started};
 pub use mcp_server::AgentTools;
 pub use models::{Models, Resolve};
 pub use names::{normalize, served_agent_tool, sub_agent_tool};
+pub use tool_result::ResultLimits;
 pub use tools::mcp_server_spec;
 pub use watch::watch;

@@ -6,6 +6,14 @@
 //! is claimed with a conditional update (`… WHERE next_scheduled_run = slot`),
 //! so a restart, or a second server on the same database, never runs a slot
 //! twice. Slots missed while no server ran collapse into one run at start.
+//!
+//! This loop is the one periodic database work of `stn serve`: on a remote
+//! database every look is a billed request, so it sleeps until the earliest
+//! planned slot, and looks at most every [`IDLE_POLL`] to learn of schedules
+//! changed elsewhere (an API call, `stn sync`, another server). An idle
+//! server therefore sends one request per [`IDLE_POLL`]. Further periodic
+//! work (a lease heartbeat) belongs in the same [`tick`], ideally the same
+//! request.
 
 use std::collections::HashSet;
 use std::str::FromStr as _;
@@ -21,8 +29,9 @@ use crate::engine::{Origin, RunRequest};
 use crate::error::AgentError;
 use crate::manager::RunManager;
 
-/// How often due schedules are looked for.
-const TICK: Duration = Duration::from_millis(250);
+/// Longest time between two looks at the schedules. A schedule created or
+/// changed meanwhile gets its first slot planned at the next look.
+pub const IDLE_POLL: Duration = Duration::from_secs(10);
 
 /// Parses a 5-field (minute first) or 6-field (seconds first) cron expression.
 pub fn parse(expr: &str) -> Result<Cron, String> {
@@ -41,7 +50,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Starts checking for due schedules every quarter second.
+    /// Starts checking for due schedules: at each planned slot, and every [`IDLE_POLL`].
     pub fn start(manager: RunManager) -> Self {
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(manager, stop.clone()));
@@ -59,25 +68,54 @@ impl Scheduler {
 async fn run(manager: RunManager, stop: CancellationToken) {
     let mut warned = HashSet::new();
     loop {
-        if let Err(e) = tick(&manager, &mut warned, Utc::now()).await {
-            tracing::warn!(error = %e, "schedules: cannot check for due runs");
-        }
+        let wait = match tick(&manager, &mut warned, Utc::now()).await {
+            Ok(done) => until(done.next_slot, Utc::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "schedules: cannot check for due runs");
+                IDLE_POLL
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
     }
 }
 
-/// One pass: plans first slots and starts the runs of due ones. Returns the
-/// runs started.
+/// How long to sleep before the slot `next`: at most [`IDLE_POLL`], nothing
+/// when it passed while the tick ran.
+fn until(next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
+    next.map_or(IDLE_POLL, |slot| {
+        (slot - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(IDLE_POLL)
+    })
+}
+
+/// What one [`tick`] did.
+#[derive(Debug, Default)]
+pub struct Tick {
+    /// The runs started.
+    pub started: Vec<i64>,
+    /// The earliest slot planned for later, when there is one.
+    pub next_slot: Option<DateTime<Utc>>,
+}
+
+impl Tick {
+    fn plan(&mut self, slot: DateTime<Utc>) {
+        self.next_slot = Some(self.next_slot.map_or(slot, |earliest| earliest.min(slot)));
+    }
+}
+
+/// One pass: plans first slots and starts the runs of due ones.
 pub async fn tick(
     manager: &RunManager,
     warned: &mut HashSet<(i64, String)>,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, AgentError> {
+) -> Result<Tick, AgentError> {
     let store = manager.engine().station().store();
-    let mut started = Vec::new();
+    let mut done = Tick::default();
     for agent in store.scheduled_agents().await? {
         let cron = match parse(&agent.cron) {
             Ok(cron) => cron,
@@ -95,22 +133,30 @@ pub async fn tick(
         let next_text = format_time(next);
         let Some(slot_text) = agent.next_run.clone() else {
             store.plan_schedule(agent.agent_id, &next_text).await?;
+            done.plan(next);
             continue;
         };
         // An unreadable stored slot counts as due, so it is replaced.
-        let due = DateTime::parse_from_rfc3339(&slot_text).map_or(true, |slot| slot <= now);
-        if !due
-            || !store
-                .claim_schedule_slot(agent.agent_id, &slot_text, &next_text)
-                .await?
+        let slot = DateTime::parse_from_rfc3339(&slot_text).map(|s| s.with_timezone(&Utc));
+        if let Ok(slot) = slot
+            && slot > now
+        {
+            done.plan(slot);
+            continue;
+        }
+        // Whoever wins the claim plans `next`; either way it is the next slot.
+        done.plan(next);
+        if !store
+            .claim_schedule_slot(agent.agent_id, &slot_text, &next_text)
+            .await?
         {
             continue;
         }
         let run = manager.submit(request(&agent, &slot_text)).await?;
         tracing::info!(agent = %agent.name, environment = %agent.environment, slot = %slot_text, run_id = run.run_id, "scheduled run started");
-        started.push(run.run_id);
+        done.started.push(run.run_id);
     }
-    Ok(started)
+    Ok(done)
 }
 
 fn request(agent: &ScheduledAgent, slot: &str) -> RunRequest {
@@ -155,5 +201,23 @@ mod tests {
             "2026-01-01T10:00:31Z"
         );
         assert!(parse("not cron").is_err());
+    }
+
+    #[test]
+    fn sleeps_until_the_next_slot_or_the_idle_poll() {
+        let now = Utc::now();
+        assert_eq!(until(None, now), IDLE_POLL);
+        assert_eq!(
+            until(Some(now + chrono::Duration::seconds(2)), now),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            until(Some(now + chrono::Duration::hours(1)), now),
+            IDLE_POLL
+        );
+        assert_eq!(
+            until(Some(now - chrono::Duration::seconds(1)), now),
+            Duration::ZERO
+        );
     }
 }

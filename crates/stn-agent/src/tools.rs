@@ -15,6 +15,7 @@ use crate::engine::{Engine, Origin, RunCtx, RunRequest};
 use crate::error::AgentError;
 use crate::events;
 use crate::names;
+use crate::tool_result;
 
 /// Where a tool call goes.
 enum Route {
@@ -170,15 +171,16 @@ impl Tools {
                 (text, is_error)
             }
         };
+        let text = tool_result::bound(text, &engine.options().tool_results);
         let mut step = started.step(kind, &call.name);
         step.input = Some(call.arguments.clone());
-        step.output = Some(text.clone());
+        step.output = Some(text.stored);
         step.is_error = is_error;
         step.child_run_id = child_run_id;
         engine.record(ctx, &agent.spec.name, step).await?;
         match failure {
             Some(e) => Err(e),
-            None => Ok(text),
+            None => Ok(text.for_model),
         }
     }
 }

@@ -31,6 +31,8 @@ const OUR_KEYS: &[&str] = &[
     "ai_base_url",
     "ai_api_key",
     "ai_auth_type",
+    "max_tool_result_bytes",
+    "max_stored_tool_result_bytes",
 ];
 
 /// Keys of the Go original's `config.yaml` that this version reads but does not use yet.
@@ -90,6 +92,12 @@ pub struct ConfigFile {
     /// `api_key` (default) or `oauth` (Anthropic bearer token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai_auth_type: Option<String>,
+    /// Most bytes of one tool result sent to the model (default 64 KiB); the rest is cut with a marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tool_result_bytes: Option<usize>,
+    /// Most bytes of one tool result kept in the run's step (default 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_tool_result_bytes: Option<usize>,
 }
 
 impl ConfigFile {

@@ -16,6 +16,7 @@ pub mod go_import;
 pub mod layout;
 pub mod migrations;
 pub mod model;
+pub mod redact;
 pub mod station;
 pub mod store;
 pub mod sync;

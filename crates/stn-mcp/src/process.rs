@@ -22,16 +22,41 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(1);
 const STDERR_LINES: usize = 20;
 const GARBAGE_LINES: usize = 3;
 const LINE_CHARS: usize = 300;
+/// Shorter configured values are not masked: `1` or `on` hides nothing and
+/// would shred every line.
+const MIN_HIDDEN_LEN: usize = 4;
 
 /// What a server told us besides protocol messages, for error messages.
 #[derive(Debug, Default)]
 pub(crate) struct Diagnostics {
+    /// The values of the server's configured environment (tokens, keys):
+    /// a server that prints them must not put them into our errors and logs.
+    hidden: Vec<String>,
     stderr: Mutex<VecDeque<String>>,
     garbage: Mutex<Vec<String>>,
     garbage_seen: tokio::sync::Notify,
 }
 
 impl Diagnostics {
+    fn hiding<'a>(values: impl Iterator<Item = &'a String>) -> Diagnostics {
+        let mut hidden: Vec<String> = values
+            .filter(|v| v.trim().len() >= MIN_HIDDEN_LEN)
+            .map(|v| v.trim().to_owned())
+            .collect();
+        hidden.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        Diagnostics {
+            hidden,
+            ..Diagnostics::default()
+        }
+    }
+
+    /// `line` with the configured values masked.
+    fn masked(&self, line: &str) -> String {
+        self.hidden.iter().fold(line.to_owned(), |line, value| {
+            line.replace(value.as_str(), "[redacted]")
+        })
+    }
+
     fn push_stderr(&self, line: &str) {
         let mut tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == STDERR_LINES {
@@ -182,7 +207,7 @@ pub(crate) fn spawn(
     let pgid = child.id().expect("a child that was just spawned has a pid");
     registry.register(pgid);
 
-    let diagnostics = Arc::new(Diagnostics::default());
+    let diagnostics = Arc::new(Diagnostics::hiding(env.values()));
     let (stdin, stdout, stderr) = (
         child.stdin.take().expect("stdin is piped"),
         child.stdout.take().expect("stdout is piped"),
@@ -195,6 +220,7 @@ pub(crate) fn spawn(
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            let line = tail.masked(&line);
             tracing::debug!(server = %name, "stderr: {line}");
             tail.push_stderr(&line);
         }
@@ -242,7 +268,9 @@ async fn filter_stdout(stdout: ChildStdout, mut out: DuplexStream, diagnostics: 
                     break;
                 }
             }
-            Some(_) => diagnostics.push_garbage(&String::from_utf8_lossy(&line)),
+            Some(_) => {
+                diagnostics.push_garbage(&diagnostics.masked(&String::from_utf8_lossy(&line)))
+            }
         }
     }
     let _ = out.shutdown().await;

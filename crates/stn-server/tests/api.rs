@@ -899,3 +899,63 @@ async fn idempotency_key_replays_the_first_answer() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_run_s_steps_come_in_pages_of_bounded_size() -> TestResult {
+    let server = Server::start(local()).await;
+    let (_, agent) = server
+        .post("/api/v1/agents", json!({"name": "long", "prompt": "Go."}))
+        .await;
+    let run = record_run(&server.station, id_of(&agent), "t", RunStatus::Completed).await;
+    // Five steps of 1 MiB each (the most a stored tool result keeps).
+    let big = "x".repeat(1024 * 1024);
+    for seq in 1..=5 {
+        let step = stn_core::model::RunStep {
+            run_id: run,
+            seq,
+            kind: stn_core::model::StepKind::Tool,
+            name: "__read".to_owned(),
+            input: None,
+            output: Some(big.clone()),
+            is_error: false,
+            input_tokens: None,
+            output_tokens: None,
+            total_tokens: None,
+            child_run_id: None,
+            started_at: "2026-12-07T00:00:00.000Z".to_owned(),
+            duration_ms: 1,
+        };
+        server.station.store().append_run_step(&step).await?;
+    }
+    let seqs = |page: &Value| -> Vec<i64> {
+        page["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["seq"].as_i64())
+            .collect()
+    };
+    // The page ends before the step that would pass 4 MiB.
+    let (status, first) = server.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seqs(&first), [1, 2, 3, 4]);
+    assert_eq!(first["next_steps_after"], 4);
+    let (_, rest) = server
+        .get(&format!("/api/v1/runs/{run}?steps_after=4"))
+        .await;
+    assert_eq!(seqs(&rest), [5]);
+    assert!(
+        rest.get("next_steps_after").is_none(),
+        "{}",
+        rest["next_steps_after"]
+    );
+    let (_, two) = server
+        .get(&format!("/api/v1/runs/{run}?steps_after=1&limit=2"))
+        .await;
+    assert_eq!(seqs(&two), [2, 3]);
+    assert_eq!(two["next_steps_after"], 3);
+    let bad = server.get(&format!("/api/v1/runs/{run}?limit=0")).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "invalid_request");
+    server.stop().await;
+    Ok(())
+}

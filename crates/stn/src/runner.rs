@@ -13,8 +13,22 @@ use stn_core::config::Settings;
 use stn_llm::{AiSettings, ApiKey};
 use stn_mcp::{Pool, PoolOptions};
 
-pub fn engine(settings: &Settings, station: Station, options: EngineOptions) -> Result<Engine> {
+pub fn engine(settings: &Settings, station: Station, mut options: EngineOptions) -> Result<Engine> {
     let file = &settings.file;
+    if let Some(bytes) = file.max_tool_result_bytes {
+        options.tool_results.to_model = bytes;
+    }
+    if let Some(bytes) = file.max_stored_tool_result_bytes {
+        options.tool_results.stored = bytes;
+    }
+    // Secret-looking process variables (`STN_AI_API_KEY`, `*_TOKEN`) are
+    // added per run; these are the credentials only the config file names.
+    let configured = [
+        file.ai_api_key.as_deref().and_then(expand_var),
+        file.database_auth_token.clone(),
+        settings.database.token().map(|t| t.expose().to_owned()),
+    ];
+    options.secrets.extend(configured.into_iter().flatten());
     let ai = AiSettings {
         ai_provider: file.ai_provider.clone(),
         ai_model: file.ai_model.clone(),

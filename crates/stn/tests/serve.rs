@@ -86,3 +86,41 @@ fn refuses_a_public_address_without_keys() {
     let err = stn.fails(&["serve", "--addr", "localhost:x"], 1);
     assert!(err.contains("not HOST:PORT"), "{err}");
 }
+
+/// Requests per minute an idle `stn serve` may send its remote database:
+/// one look at the schedules per `IDLE_POLL` (10 s).
+const IDLE_REQUESTS_PER_MINUTE: usize = 6;
+
+#[tokio::test]
+async fn an_idle_server_leaves_the_remote_database_alone() {
+    let Some(sqld) = stn_testkit::Sqld::start(stn_testkit::SqldOptions::default()) else {
+        return;
+    };
+    let proxy = stn_testkit::CountingProxy::start(sqld.port());
+    let stn = Stn::remote(&format!("http://127.0.0.1:{}", proxy.port()));
+    stn.ok(&["init"]);
+    // A schedule far away must not make the server look more often.
+    std::fs::write(
+        stn.agent_file("default", "nightly"),
+        "---\nschedule:\n  cron: \"0 3 * * *\"\n  enabled: true\n---\nReport.\n",
+    )
+    .unwrap();
+    stn.ok(&["sync"]);
+    let mut server = start(&stn);
+    // Let start-up (migrations check, orphaned runs, the first plan) finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = proxy.requests();
+    let window = Duration::from_secs(20);
+    tokio::time::sleep(window).await;
+    let idle = proxy.requests() - before;
+    let status = server.stop_within(Duration::from_secs(10));
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    let per_minute = idle * 60 / window.as_secs() as usize;
+    println!("idle stn serve: {idle} requests in {window:?} = {per_minute} per minute");
+    // Ticks at 2+10 and 2+20 s may both fall into the window, plus one of slack.
+    assert!(
+        idle <= 3,
+        "an idle server sent {idle} requests in {window:?} (at most {IDLE_REQUESTS_PER_MINUTE}/min expected)\n{}",
+        server.log_text()
+    );
+}

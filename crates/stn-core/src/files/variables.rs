@@ -62,6 +62,11 @@ impl Variables {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every NAME and value, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// These variables, then the process environment's for names not
     /// defined here: what MCP placeholders are filled from, at sync (to check
     /// nothing is missing) and when a server is started. Non-UTF-8 entries

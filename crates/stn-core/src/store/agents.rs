@@ -14,6 +14,11 @@ fn select() -> String {
     )
 }
 
+/// The agent with id `id`, as a statement that can end a write's transaction.
+fn select_by_id(id: i64) -> Statement {
+    Statement::new(format!("{} WHERE a.id = ?1", select()), params![id])
+}
+
 const SELECT_COLUMNS: &str = "SELECT a.id, e.name, a.name, a.description, a.prompt, a.model, a.max_steps, \
     (SELECT json_group_array(tool_name) FROM \
         (SELECT tool_name FROM agent_tools WHERE agent_id = a.id ORDER BY id)), \
@@ -118,10 +123,8 @@ impl Store {
 
     /// One agent by id.
     pub async fn agent_by_id(&self, id: i64) -> Result<Agent> {
-        let row = self
-            .db
-            .query_opt(&format!("{} WHERE a.id = ?1", select()), params![id])
-            .await?;
+        let stmt = select_by_id(id);
+        let row = self.db.query_opt(&stmt.sql, stmt.params).await?;
         match row {
             Some(row) => from_row(&row),
             None => Err(CoreError::NotFound {
@@ -132,21 +135,47 @@ impl Store {
         }
     }
 
-    /// Creates an agent in an existing environment.
+    /// Creates an agent in an existing environment. One transaction checks
+    /// the environment and the children (their ids are `NOT NULL` columns, so
+    /// a missing one fails the insert), writes the links and reads the new
+    /// row back: one request on a remote database.
     pub async fn create_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
         validate_spec(spec)?;
-        self.environment(env).await?;
-        self.check_children(env, spec).await?;
+        if spec.agents.contains(&spec.name) {
+            return Err(CoreError::Invalid(format!(
+                "agent `{}` cannot call itself",
+                spec.name
+            )));
+        }
         let mut stmts = vec![insert_agent(env, spec, &self.actor)];
         stmts.extend(links(env, spec));
+        stmts.push(Statement::new(
+            format!("{} WHERE e.name = ?1 AND a.name = ?2", select()),
+            params![env, spec.name.as_str()],
+        ));
         match self.db.batch(stmts).await {
-            Ok(_) => self.agent(env, &spec.name).await,
+            Ok(results) => match results.last().and_then(|rs| rs.rows.first()) {
+                Some(row) => from_row(row),
+                None => Err(CoreError::Invalid(format!(
+                    "agent `{}` was not found right after it was created",
+                    spec.name
+                ))),
+            },
             Err(stn_db::DbError::Constraint { message }) if message.contains("agents.name") => {
                 Err(CoreError::AlreadyExists {
                     what: "agent",
                     name: spec.name.clone(),
                     place: in_env(env),
                 })
+            }
+            Err(stn_db::DbError::Constraint { message })
+                if message.contains("agents.environment_id")
+                    || message.contains("agent_agents.child_agent_id") =>
+            {
+                // Only now, on the failure path, read which one is missing.
+                self.environment(env).await?;
+                self.check_children(env, spec).await?;
+                Err(CoreError::Invalid(message))
             }
             Err(e) => Err(e.into()),
         }
@@ -159,8 +188,12 @@ impl Store {
         self.check_children(env, spec).await?;
         let mut stmts = vec![update_agent(current.id, spec, &self.actor)];
         stmts.extend(links(env, spec));
-        self.db.batch(stmts).await?;
-        self.agent(env, &spec.name).await
+        stmts.push(select_by_id(current.id));
+        let results = self.db.batch(stmts).await?;
+        match results.last().and_then(|rs| rs.rows.first()) {
+            Some(row) => from_row(row),
+            None => self.agent_by_id(current.id).await,
+        }
     }
 
     /// Creates or updates an agent to match `spec`; says which.
@@ -317,10 +350,12 @@ fn links(env: &str, spec: &AgentSpec) -> Vec<Statement> {
     }
     for child in &spec.agents {
         stmts.push(Statement::new(
+            // A missing child leaves `child_agent_id` NULL, which fails the
+            // transaction instead of dropping the link silently.
             format!(
                 "INSERT INTO agent_agents (parent_agent_id, child_agent_id) \
-                 SELECT {AGENT}, c.id FROM agents c JOIN environments e ON e.id = c.environment_id \
-                 WHERE e.name = ?1 AND c.name = ?3 ON CONFLICT DO NOTHING"
+                 VALUES ({AGENT}, (SELECT c.id FROM agents c JOIN environments e ON e.id = c.environment_id \
+                 WHERE e.name = ?1 AND c.name = ?3)) ON CONFLICT DO NOTHING"
             ),
             params![env, spec.name.as_str(), child.as_str()],
         ));

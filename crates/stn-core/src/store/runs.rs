@@ -317,6 +317,18 @@ impl Store {
         rs.rows.iter().map(step_from_row).collect()
     }
 
+    /// Up to `limit` steps of a run with `seq` above `after`, in order.
+    pub async fn run_steps_after(&self, id: i64, after: i64, limit: u32) -> Result<Vec<RunStep>> {
+        let rs = self
+            .db
+            .query(
+                &format!("{SELECT_STEP} WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"),
+                params![id, after, limit],
+            )
+            .await?;
+        rs.rows.iter().map(step_from_row).collect()
+    }
+
     /// Marks `failed` ("interrupted") every queued or running run whose owner
     /// `is_gone` says has died, and returns their ids. Runs of live processes
     /// (another `stn agent run`, another server) are left alone.

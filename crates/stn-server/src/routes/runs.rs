@@ -69,23 +69,72 @@ pub async fn list(
     Ok(Json(station.store().list_runs(&filter).await?))
 }
 
-/// A run with its transcript.
+/// Steps answered when the query gives no `limit`.
+const DEFAULT_STEPS: u32 = 100;
+/// A page ends before the step whose output would pass this many bytes (each
+/// stored output is at most 1 MiB), so one answer stays a few MiB at most.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Query of `GET /api/v1/runs/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepsQuery {
+    /// Only steps with a higher `seq` (the `next_steps_after` of the previous page).
+    steps_after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// A run with (a page of) its transcript.
 #[derive(Debug, Serialize)]
 pub struct RunDetail {
     #[serde(flatten)]
     run: Run,
     steps: Vec<RunStep>,
+    /// Set when more steps follow: pass it as `steps_after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_steps_after: Option<i64>,
 }
 
-/// `GET /api/v1/runs/{id}`: the run and every step so far.
+/// `GET /api/v1/runs/{id}?steps_after=&limit=`: the run and its steps, a
+/// page at a time (up to `limit` steps, fewer when their outputs would pass 4 MiB).
 pub async fn get(
     State(station): State<Station>,
     id: Result<Path<i64>, PathRejection>,
+    query: Result<Query<StepsQuery>, QueryRejection>,
 ) -> ApiResult<Json<RunDetail>> {
     let Path(id) = id?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(DEFAULT_STEPS);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}, not {limit}"
+        )));
+    }
     let run = station.store().run(id).await?;
-    let steps = station.store().run_steps(id).await?;
-    Ok(Json(RunDetail { run, steps }))
+    // One more than asked tells whether another page follows.
+    let mut steps = station
+        .store()
+        .run_steps_after(id, query.steps_after.unwrap_or(0), limit + 1)
+        .await?;
+    let mut bytes = 0;
+    let fits = steps
+        .iter()
+        .take(limit as usize)
+        .enumerate()
+        // The first step is always sent, so a page never comes back empty.
+        .take_while(|(i, step)| {
+            bytes += step.output.as_ref().map_or(0, String::len);
+            *i == 0 || bytes <= PAGE_BYTES
+        })
+        .count();
+    let more = steps.len() > fits;
+    steps.truncate(fits);
+    let next_steps_after = more.then(|| steps.last().map(|s| s.seq)).flatten();
+    Ok(Json(RunDetail {
+        run,
+        steps,
+        next_steps_after,
+    }))
 }
 
 /// Body of `POST /api/v1/agents/{id}/runs`.
