@@ -118,5 +118,26 @@ impl CoreError {
     }
 }
 
+/// `error` as one line about the file at `place` (a path, or a name relative
+/// to the environment). File errors begin with the file's own name
+/// (`badmcp.json: …`, `/…/x.prompt: …`); `place` takes its place, so the
+/// line names the file once.
+pub(crate) fn located(place: &str, error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut suffix = place;
+    while !suffix.is_empty() {
+        if let Some(rest) = text.strip_prefix(suffix)
+            && (rest.starts_with(':') || rest.starts_with(' '))
+        {
+            return format!("{place}{rest}");
+        }
+        let Some((_, shorter)) = suffix.split_once('/') else {
+            break;
+        };
+        suffix = shorter;
+    }
+    format!("{place}: {text}")
+}
+
 /// The core's result type.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -110,16 +110,14 @@ pub struct McpServerSpec {
 pub const REDACTED: &str = "<redacted>";
 
 impl McpServerSpec {
-    /// The spec fit for printing: env values typed literally under a name
-    /// that suggests a secret (`…TOKEN`, `…KEY`, `…PASSWORD`, … see
-    /// [`is_secret_name`](crate::files::variables::is_secret_name)) become
-    /// [`REDACTED`]. `{{.NAME}}` references stay: they are not the secret.
+    /// The spec fit for printing: every env value typed literally becomes
+    /// [`REDACTED`], whatever its name (`MY_PASSWD`, `DSN`, … hold secrets
+    /// no naming rule foresees). `{{.NAME}}` references stay: they are not
+    /// the secret.
     pub fn redacted(&self) -> McpServerSpec {
         let mut spec = self.clone();
-        for (name, value) in &mut spec.env {
-            if crate::files::variables::is_secret_name(name)
-                && !crate::files::mcp_config::has_placeholder(value)
-            {
+        for value in spec.env.values_mut() {
+            if !crate::files::mcp_config::has_placeholder(value) {
                 *value = REDACTED.to_owned();
             }
         }

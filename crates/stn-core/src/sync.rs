@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Result, located};
 use crate::files::mcp_config::{content_hash, parse_mcp_config};
 use crate::files::prompt::parse_prompt;
 use crate::files::variables::Variables;
@@ -145,7 +145,7 @@ impl Station {
                         .await?;
                     report.mcp_configs.insert(name.clone(), change);
                 }
-                Err(e) => report.errors.push(format!("{}: {e}", path.display())),
+                Err(e) => report.errors.push(located(&path.display().to_string(), &e)),
             }
         }
         for record in self.store().mcp_configs(env).await? {
@@ -173,7 +173,7 @@ impl Station {
                 .and_then(|text| Ok(parse_prompt(&text, name)?))
             {
                 Ok(file) => specs.push(file.spec),
-                Err(e) => report.errors.push(format!("{}: {e}", path.display())),
+                Err(e) => report.errors.push(located(&path.display().to_string(), &e)),
             }
         }
         for spec in children_first(specs, &mut report.errors) {

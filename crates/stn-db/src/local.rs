@@ -55,11 +55,14 @@ impl LocalDb {
                         });
                     }
                 }
-            } else if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| DbError::Open {
-                    path: parent.display().to_string(),
-                    detail: e.to_string(),
-                })?;
+            } else {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| DbError::Open {
+                        path: parent.display().to_string(),
+                        detail: e.to_string(),
+                    })?;
+                }
+                create_private(&path)?;
             }
             let writer = open_writer(&path, &options)?;
             Ok(Arc::new(Self {
@@ -225,6 +228,25 @@ impl LocalDb {
 
     fn error(&self, e: rusqlite::Error) -> DbError {
         file_error(&self.path, e)
+    }
+}
+
+/// Creates a missing database file with mode 0600: it holds transcripts,
+/// users and keys. SQLite gives the `-wal` and `-shm` files it makes later
+/// the database file's mode, so they are 0600 too. An existing file is
+/// left as it is.
+fn create_private(path: &Path) -> Result<(), DbError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(DbError::Open {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }),
     }
 }
 

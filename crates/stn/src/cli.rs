@@ -567,10 +567,13 @@ pub enum EnvCommand {
 pub enum McpCommand {
     /// Write an MCP server config (environments/<env>/<name>.json).
     Add(McpAddArgs),
-    /// List MCP servers loaded into the database.
+    /// List MCP servers loaded into the database (literal `env` values hidden).
     List {
         #[command(flatten)]
         env: EnvFilter,
+        /// Show the literal `env` values of the configs (they are often secrets).
+        #[arg(long)]
+        show_values: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -592,9 +595,13 @@ pub struct McpAddArgs {
     /// Command of a stdio server; {{.VAR}} placeholders come from variables.yml.
     #[arg(short, long, conflicts_with = "url", required_unless_present = "url")]
     pub command: Option<String>,
-    /// Arguments, comma-separated.
-    #[arg(short, long, value_delimiter = ',')]
+    /// Arguments, comma-separated (`-a -y,@pkg`); for arguments holding commas
+    /// give them after `--` instead, each as it is: `-c npx -- -y @pkg DIR/a,b`.
+    #[arg(short, long, value_delimiter = ',', allow_hyphen_values = true)]
     pub args: Vec<String>,
+    /// Arguments after `--`, taken as given (after those of `-a`).
+    #[arg(last = true, value_name = "ARG")]
+    pub trailing_args: Vec<String>,
     /// Environment variables for the command, KEY=VALUE (repeatable).
     #[arg(short = 'E', long = "env-var", value_name = "KEY=VALUE")]
     pub env_vars: Vec<String>,

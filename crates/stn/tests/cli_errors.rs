@@ -414,3 +414,103 @@ fn a_restore_error_prints_its_hint() {
     let stderr = stn.fails(&["restore", "-o", output.to_str().unwrap(), &replica], 1);
     assert!(stderr.contains("hint: check the replica URL"), "{stderr}");
 }
+
+/// Issue 15, defect 16: a broken MCP config is named once, by its path
+/// (before: `error: /…/badmcp.json: badmcp.json: …`).
+#[test]
+fn a_broken_file_is_named_once() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let env = stn.config_dir().join("environments/default");
+    std::fs::write(env.join("badmcp.json"), "{ not json").unwrap();
+    let out = stn.output(&["sync", "default", "--no-discover"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("badmcp.json"))
+        .unwrap_or_else(|| panic!("badmcp.json not named: {stderr}"));
+    assert_eq!(line.matches("badmcp.json").count(), 1, "{line}");
+    assert!(
+        line.contains(&env.join("badmcp.json").display().to_string()),
+        "{line}"
+    );
+}
+
+/// Issue 15, defect 16: `mcp add` takes arguments that begin with `-`, and
+/// those after `--` as given (commas included).
+#[test]
+fn mcp_add_takes_dash_arguments_and_those_after_double_dash_as_given() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let args_of = |name: &str| -> serde_json::Value {
+        let path = stn
+            .config_dir()
+            .join(format!("environments/default/{name}.json"));
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        file["mcpServers"][name]["args"].clone()
+    };
+    stn.ok(&["mcp", "add", "fs", "-c", "npx", "-a", "-y,@pkg,/srv"]);
+    assert_eq!(args_of("fs"), serde_json::json!(["-y", "@pkg", "/srv"]));
+    stn.ok(&[
+        "mcp", "add", "fs2", "-c", "npx", "--", "-y", "@pkg", "/srv/a,b",
+    ]);
+    assert_eq!(
+        args_of("fs2"),
+        serde_json::json!(["-y", "@pkg", "/srv/a,b"])
+    );
+}
+
+/// Issue 15, defect 14: a database Station creates is 0600 (with its -wal
+/// and -shm), and `mcp list` shows no literal `env` value unless asked.
+#[test]
+fn databases_are_private_and_mcp_list_hides_literal_values() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let stn = Stn::local();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("some/dir/x.db");
+    let db_text = db.to_str().unwrap();
+    stn.ok(&["--database", db_text, "init"]);
+    stn.ok(&[
+        "--database",
+        db_text,
+        "mcp",
+        "add",
+        "pw",
+        "-c",
+        "true",
+        "-E",
+        "MY_PASSWD=hunter2",
+        "-E",
+        "ROOT={{ .ROOT }}",
+    ]);
+    std::fs::write(
+        stn.config_dir().join("environments/default/variables.yml"),
+        "ROOT: /srv\n",
+    )
+    .unwrap();
+    stn.output(&["--database", db_text, "sync", "default", "--no-discover"]);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{db_text}{suffix}");
+        if suffix.is_empty() || std::path::Path::new(&path).exists() {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{path} is {mode:o}");
+        }
+    }
+    let listed = stn.ok(&["--database", db_text, "mcp", "list", "--json"])
+        + &stn.ok(&["--database", db_text, "mcp", "list"]);
+    assert!(!listed.contains("hunter2"), "{listed}");
+    assert!(
+        listed.contains("{{ .ROOT }}"),
+        "references are shown: {listed}"
+    );
+    let shown = stn.ok(&[
+        "--database",
+        db_text,
+        "mcp",
+        "list",
+        "--json",
+        "--show-values",
+    ]);
+    assert!(shown.contains("hunter2"), "{shown}");
+}

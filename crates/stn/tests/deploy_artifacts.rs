@@ -336,11 +336,17 @@ fn fly_toml_mounts_the_volume_and_checks_health() {
 fn kubernetes_refuses_a_bundle_a_config_map_cannot_hold() {
     let stn = Stn::local();
     environment(&stn);
-    // Random bytes do not compress: the bundle stays above 1 MiB.
+    // Random digits compress to about half: a prompt of 2.2 MB of them
+    // keeps the bundle above 1 MiB (a bundle holds only what Station reads).
     let mut big = vec![0u8; 1100 * 1024];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut big);
+    let hex: String = big.iter().map(|b| format!("{b:02x}")).collect();
     let env = stn.config_dir().join("environments/default");
-    std::fs::write(env.join("model.bin"), &big).unwrap();
+    std::fs::write(
+        env.join("agents/big.prompt"),
+        format!("---\nmetadata:\n  description: big\n---\n\n{hex}\n"),
+    )
+    .unwrap();
     let out = tempfile::tempdir().unwrap();
     let out_text = out.path().to_string_lossy().into_owned();
     let output = stn

@@ -398,3 +398,160 @@ fn deploy_logs_follow_prints_what_the_next_server_logs() {
         "`stn deploy logs -f` did not end with exit 0 on SIGINT"
     );
 }
+
+/// Every file under `dir` with its mode.
+fn files_with_modes(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            out.extend(files_with_modes(&path));
+        } else if kind.is_file() {
+            out.push((path, entry.metadata().unwrap().permissions().mode() & 0o777));
+        }
+    }
+    out
+}
+
+/// Issue 15, defects 1, 3 and 16: two deploys of one name at once. One
+/// deploys, the other is refused at once naming the first one's PID (before,
+/// both ran and a supervisor outlived `destroy`); `destroy` stops every
+/// process and says the replica was kept. A backup of `variables.yml` is in
+/// neither the bundle nor the deployment, and no file holding a secret there
+/// is readable by others.
+#[test]
+fn two_deploys_of_one_name_exclude_each_other_and_destroy_stops_everything() {
+    let stn = Stn::local();
+    deploy_support::environment(&stn);
+    let env = stn.config_dir().join("environments/default");
+    std::fs::write(
+        env.join("variables.yml~"),
+        format!("FILES_TOKEN: {}\n", deploy_support::VARIABLE),
+    )
+    .unwrap();
+    let replica = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", replica.path().display());
+    let name = "twin";
+    let _destroy = Destroy(&stn, name);
+    let args = deploy_args("local", name, &["--replica", &url]);
+    let children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            stn.command(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let outputs: Vec<(bool, String)> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        })
+        .collect();
+    println!("{outputs:#?}");
+    let winners: Vec<usize> = (0..2).filter(|i| outputs[*i].0).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one deploy succeeds: {outputs:#?}"
+    );
+    let (winner, loser) = (winners[0], 1 - winners[0]);
+    assert!(outputs[winner].1.contains("deployed twin"), "{outputs:#?}");
+    assert!(
+        outputs[loser]
+            .1
+            .contains("is being deployed or destroyed by")
+            && outputs[loser]
+                .1
+                .contains(&format!("process {}", pids[winner])),
+        "the refused deploy names the other one's PID: {outputs:#?}"
+    );
+    assert_eq!(status(&stn, name)["status"], "running");
+
+    let dir = dep_dir(&stn, name);
+    let bundle = std::fs::read(dir.join("station-bundle.tar.gz")).unwrap();
+    let gz = flate2::read::GzDecoder::new(&bundle[..]);
+    let mut archive = tar::Archive::new(gz);
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("variables")), "{names:?}");
+    for (path, mode) in files_with_modes(&dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !path.to_string_lossy().contains("variables.yml~"),
+            "{} was deployed",
+            path.display()
+        );
+        if text.contains(deploy_support::VARIABLE) {
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "{} holds the secret, mode {mode:o}",
+                path.display()
+            );
+        }
+    }
+
+    let out = stn.ok(&["deploy", "destroy", name]);
+    println!("$ stn deploy destroy {name}\n{out}");
+    assert!(
+        out.contains(&format!("kept the replica at {url}")),
+        "destroy says where the data is kept: {out}"
+    );
+    let dir_text = dir.to_string_lossy().into_owned();
+    assert_eq!(
+        processes_mentioning(&dir_text),
+        Vec::<String>::new(),
+        "processes left after destroy"
+    );
+    assert!(!dir.exists());
+}
+
+/// Issue 15, defect 11: a first deploy that fails leaves no secrets.env
+/// behind, and a half-made deployment directory is listed and destroyable.
+#[test]
+fn a_failed_deploy_leaves_no_secrets_and_half_made_deployments_are_seen() {
+    let stn = Stn::local();
+    stn.ok(&["init"]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("http://127.0.0.1:{port}");
+    let out = stn
+        .command(&deploy_args("local", "unreachable", &["--database", &url]))
+        .env("DATABASE_AUTH_TOKEN", "token-of-a-failed-deploy")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        !dep_dir(&stn, "unreachable").exists(),
+        "a failed first deploy left {}",
+        dep_dir(&stn, "unreachable").display()
+    );
+
+    // A directory an older version left half-made: seen and removed.
+    let half = dep_dir(&stn, "half");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("secrets.env"), "DATABASE_AUTH_TOKEN=t\n").unwrap();
+    assert_eq!(status(&stn, "half")["status"], "half-made");
+    assert!(stn.ok(&["deploy", "status"]).contains("half-made"));
+    let out = stn.ok(&["deploy", "destroy", "half"]);
+    assert!(
+        out.contains("removed the half-made deployment half") && out.contains("secrets.env"),
+        "{out}"
+    );
+    assert!(!half.exists());
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::BundleError;
 use super::manifest::MANIFEST_NAME;
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Result, located};
 use crate::files::mcp_config::{McpConfigFile, parse_mcp_config};
 use crate::files::prompt::{PromptFile, parse_prompt};
 use crate::layout::Layout;
@@ -36,7 +36,7 @@ pub fn read_environment(layout: &Layout, env: &str) -> Result<EnvironmentFiles> 
         let path = layout.agent_file(env, &name);
         match read(&path).and_then(|text| Ok(parse_prompt(&text, &name)?)) {
             Ok(file) => files.prompts.push(file),
-            Err(e) => problems.push(format!("agents/{name}.prompt: {e}")),
+            Err(e) => problems.push(located(&format!("agents/{name}.prompt"), &e)),
         }
     }
     for name in layout
@@ -50,7 +50,7 @@ pub fn read_environment(layout: &Layout, env: &str) -> Result<EnvironmentFiles> 
         let path = layout.mcp_file(env, &name);
         match read(&path).and_then(|text| Ok(parse_mcp_config(&text, &name)?)) {
             Ok(file) => files.mcp_configs.push(file),
-            Err(e) => problems.push(format!("{name}.json: {e}")),
+            Err(e) => problems.push(located(&format!("{name}.json"), &e)),
         }
     }
     if !problems.is_empty() {
@@ -59,48 +59,49 @@ pub fn read_environment(layout: &Layout, env: &str) -> Result<EnvironmentFiles> 
     Ok(files)
 }
 
-/// Every file and directory a bundle of `env_dir` holds, relative, parents
-/// before children, sorted: all but the variables files and an old manifest.
-/// A symbolic link is an error: installing refuses links, so a bundle never has one.
-pub fn bundle_paths(env_dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
+/// Every file and directory a bundle of `env` holds, relative, parents
+/// before children, sorted: only the kinds Station reads, `agents/*.prompt`
+/// and the MCP configs (`*.json`), so an editor's backup of `variables.yml`
+/// (`variables.yml~`, `.swp`, `#variables.yml#`), a `.bak` or anything else
+/// lying in the directory never leaves the machine. A symbolic link is an
+/// error: installing refuses links, so a bundle never has one.
+pub fn bundle_paths(layout: &Layout, env: &str) -> Result<Vec<(PathBuf, bool)>> {
+    let env_dir = layout.env_dir(env);
+    let prompts = layout
+        .agent_names(env)
+        .map_err(|e| CoreError::io(&layout.agents_dir(env), e))?;
+    let configs = layout
+        .mcp_config_names(env)
+        .map_err(|e| CoreError::io(&env_dir, e))?;
     let mut out = Vec::new();
-    walk(env_dir, Path::new(""), &mut out)?;
-    Ok(out)
-}
-
-fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
-    let dir = root.join(rel);
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| CoreError::io(&dir, e))?
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| CoreError::io(&dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let rel_path = rel.join(&name);
-        let name = name.to_string_lossy();
-        if VARIABLES_FILES.contains(&name.as_ref())
-            || (rel.as_os_str().is_empty() && name == MANIFEST_NAME)
-        {
-            continue;
-        }
-        let kind = entry
-            .file_type()
-            .map_err(|e| CoreError::io(&entry.path(), e))?;
-        if kind.is_dir() {
-            out.push((rel_path.clone(), true));
-            walk(root, &rel_path, out)?;
-        } else if kind.is_file() {
-            out.push((rel_path, false));
-        } else {
+    if !prompts.is_empty() {
+        out.push((PathBuf::from("agents"), true));
+    }
+    let files = prompts
+        .iter()
+        .map(|name| PathBuf::from("agents").join(format!("{name}.prompt")))
+        .chain(
+            configs
+                .iter()
+                .map(|name| PathBuf::from(format!("{name}.json")))
+                .filter(|rel| rel.as_os_str() != MANIFEST_NAME),
+        );
+    for rel in files {
+        let path = env_dir.join(&rel);
+        let kind = std::fs::symlink_metadata(&path)
+            .map_err(|e| CoreError::io(&path, e))?
+            .file_type();
+        if !kind.is_file() {
             return Err(CoreError::Invalid(format!(
-                "{} is not a regular file or directory (a link?); bundles hold only files: \
+                "{} is not a regular file (a link?); bundles hold only files: \
                  replace it with a copy of what it points to",
-                entry.path().display()
+                path.display()
             )));
         }
+        out.push((rel, false));
     }
-    Ok(())
+    out.sort();
+    Ok(out)
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -45,7 +45,7 @@ pub fn write_bundle<W: Write>(
         tools_by_server,
         created_at,
     );
-    let paths = bundle_paths(&env_dir)?;
+    let paths = bundle_paths(layout, env)?;
 
     let tar_error = |e: std::io::Error| CoreError::io(&env_dir, e);
     let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::default()));

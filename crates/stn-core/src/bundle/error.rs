@@ -37,6 +37,15 @@ pub enum BundleError {
         /// One line per broken file.
         problems: Vec<String>,
     },
+    /// The manifest does not describe the archive's files (it shows another
+    /// command than the one `stn sync` would start, or lists what is not there).
+    #[error("{source_name}: its manifest.json does not match its files, refused:\n  {}", problems.join("\n  "))]
+    ManifestMismatch {
+        /// The file or URL.
+        source_name: String,
+        /// One line per difference, naming the manifest's claim and the file.
+        problems: Vec<String>,
+    },
     /// The target environment has a directory already.
     #[error("environment `{env}` already exists at {dir}")]
     EnvironmentExists {
@@ -77,6 +86,10 @@ impl BundleError {
             ),
             BundleError::InvalidFiles { .. } => Some(
                 "fix the files in the source environment and run `stn bundle create` again".to_owned(),
+            ),
+            BundleError::ManifestMismatch { .. } => Some(
+                "nothing was installed; the files are what would run: look at them (`tar -xzf BUNDLE`) and install only a bundle you trust, or ask its author to make it again with `stn bundle create`"
+                    .to_owned(),
             ),
             BundleError::EnvironmentExists { env, .. } => Some(format!(
                 "pass --force to replace `{env}` (its variables.yml is kept), or install into another environment name"

@@ -226,11 +226,19 @@ pub(crate) fn extract_bundle(
                     std::fs::create_dir_all(parent).map_err(|e| CoreError::io(parent, e))?;
                 }
                 // create_new: a second entry of the same name is refused, not merged.
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| CoreError::io(&path, e))?;
+                let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        return Err(BundleError::UnsafeEntry {
+                            source_name: source_name.to_owned(),
+                            entry: rel.to_string_lossy().into_owned(),
+                            reason: "the archive holds this file twice (which one would count?)"
+                                .to_owned(),
+                        }
+                        .into());
+                    }
+                    Err(e) => return Err(CoreError::io(&path, e)),
+                };
                 io::copy(data, &mut file).map_err(|e| CoreError::io(&path, e))?;
                 file.sync_all().map_err(|e| CoreError::io(&path, e))?;
             }

@@ -14,6 +14,7 @@ use super::error::BundleError;
 use super::extract::{Limits, extract_bundle, sync_dir};
 use super::manifest::required_variables;
 use super::source::BundleSource;
+use super::verify::{ServerCommand, check, server_commands};
 use crate::error::{CoreError, Result};
 use crate::files::variables::Variables;
 use crate::layout::Layout;
@@ -63,6 +64,9 @@ pub struct InstallReport {
     pub variables_file: String,
     /// Variables to set before the MCP servers can start.
     pub missing_variables: Vec<MissingVariable>,
+    /// The MCP servers installed, from their files: the commands `stn sync`
+    /// (and `stn serve`) start on this machine.
+    pub mcp_servers: Vec<ServerCommand>,
     /// The database sync of the environment.
     pub sync: SyncReport,
 }
@@ -126,6 +130,7 @@ impl Station {
         .await
         .map_err(|e| CoreError::Invalid(format!("unpacking the bundle: {e}")))??;
         let files = read_environment(&staged, env)?;
+        check(source.name(), &manifest, &files)?;
         if replaced {
             keep_variables(&target, &staged_env)?;
         }
@@ -166,6 +171,7 @@ impl Station {
             directory: target.display().to_string(),
             variables_file: target.join(VARIABLES_FILES[0]).display().to_string(),
             missing_variables,
+            mcp_servers: server_commands(&files),
             sync,
         })
     }

@@ -10,7 +10,8 @@
 //! - [`BundleSource::open`] resolves a file or `https://` URL, then
 //!   [`Station::install_bundle`] installs it whole or not at all, and
 //!   [`Station::install_bundle_once`] does so once per database;
-//! - [`read_manifest`] reads what a bundle holds without unpacking it.
+//! - [`read_manifest`] reads a bundle's manifest without unpacking it, and
+//!   [`inspect_bundle`] what its files hold, checked against the manifest.
 //!
 //! [`Station::create_bundle`]: crate::Station::create_bundle
 //! [`Station::create_bundle_file`]: crate::Station::create_bundle_file
@@ -24,6 +25,7 @@ mod extract;
 mod install;
 mod manifest;
 mod source;
+mod verify;
 
 pub use contents::{EnvironmentFiles, VARIABLES_FILES, read_environment};
 pub use create::write_bundle;
@@ -35,3 +37,4 @@ pub use manifest::{
     ManifestTool, RequiredVariable, required_variables,
 };
 pub use source::{BundleSource, DOWNLOAD_TIMEOUT};
+pub use verify::{ServerCommand, inspect_bundle};

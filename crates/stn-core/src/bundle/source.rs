@@ -112,11 +112,14 @@ async fn download(src: &str, download_dir: &Path, limits: &Limits) -> Result<Bun
         .timeout(DOWNLOAD_TIMEOUT)
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| failed(e.without_url().to_string()))?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let mut response = client.get(url).send().await.map_err(|e| {
+        failed(format!(
+            "cannot reach {host}:{port}: {}",
+            causes(&e.without_url())
+        ))
+    })?;
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())).into());
     }
@@ -140,7 +143,7 @@ async fn download(src: &str, download_dir: &Path, limits: &Limits) -> Result<Bun
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| failed(e.without_url().to_string()))?
+        .map_err(|e| failed(causes(&e.without_url())))?
     {
         total += chunk.len() as u64;
         if total > limits.max_total_bytes {
@@ -161,6 +164,22 @@ async fn download(src: &str, download_dir: &Path, limits: &Limits) -> Result<Bun
         .map_err(|e| CoreError::io(&source.path, e))?;
     source.sha256 = format!("{:x}", hasher.finalize());
     Ok(source)
+}
+
+/// The error and its causes, each once: reqwest says only "error sending
+/// request"; the cause says why (connection refused, a DNS failure, TLS).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

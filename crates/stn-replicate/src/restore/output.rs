@@ -170,7 +170,11 @@ struct Writeback {
 
 impl ImageFile {
     pub(crate) fn create(path: &Path) -> Result<ImageFile> {
-        let file = std::fs::File::create(path).map_err(io_error(path))?;
+        // 0600 like every database Station creates: it holds transcripts and keys.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(io_error(path))?;
         // Without a second handle the file is just synced at the end.
         let writeback = file.try_clone().ok().map(|handle| {
             // One pending wake-up is enough: a flush syncs all written so far.

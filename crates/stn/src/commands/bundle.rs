@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use stn_core::bundle::{
-    BundleSource, InstallOptions, InstallReport, Limits, Manifest, read_manifest,
+    BundleSource, InstallOptions, InstallReport, Limits, Manifest, inspect_bundle,
 };
 use stn_core::config::Settings;
 
@@ -34,7 +34,7 @@ pub async fn run(settings: &Settings, cmd: BundleCommand) -> Result<ExitCode> {
                 let reader = std::fs::File::open(&file)
                     .map(std::io::BufReader::new)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                Ok::<_, anyhow::Error>(read_manifest(reader, &name)?)
+                Ok::<_, anyhow::Error>(inspect_bundle(reader, &name)?)
             })
             .await??;
             if json.json {
@@ -136,6 +136,20 @@ fn print_install(report: &InstallReport) {
         }
     );
     print_report(&report.sync);
+    if !report.mcp_servers.is_empty() {
+        println!(
+            "\nit adds these MCP servers; `stn sync {}` (and `stn serve`) start their commands on this machine:",
+            report.environment
+        );
+        for s in &report.mcp_servers {
+            println!(
+                "  {}  ({}): {}",
+                output::text(&s.name),
+                output::text(&s.file),
+                output::text(&s.runs)
+            );
+        }
+    }
     if !report.missing_variables.is_empty() {
         println!(
             "\nthe MCP servers need these variables; add them to {} (NAME: value, one per line), then run `stn sync {}`:",

@@ -17,15 +17,22 @@ pub async fn run(settings: &Settings, cmd: McpCommand) -> Result<ExitCode> {
     let station = context::open_migrated(settings).await?;
     match cmd {
         McpCommand::Add(args) => add(&station, args).await,
-        McpCommand::List { env, json } => {
-            // Literal secrets typed into a config file are not shown; `{{.NAME}}` references are.
+        McpCommand::List {
+            env,
+            show_values,
+            json,
+        } => {
+            // Literal values typed into a config file are not shown unless
+            // asked (any name may hold a secret); `{{.NAME}}` references are.
             let servers: Vec<_> = station
                 .store()
                 .list_mcp_servers(env.environment.as_deref())
                 .await?
                 .into_iter()
                 .map(|mut server| {
-                    server.spec = server.spec.redacted();
+                    if !show_values {
+                        server.spec = server.spec.redacted();
+                    }
                     server
                 })
                 .collect();
@@ -107,7 +114,7 @@ async fn add(station: &stn_core::Station, args: McpAddArgs) -> Result<ExitCode> 
         servers: vec![McpServerSpec {
             name: args.name.clone(),
             command: args.command,
-            args: args.args,
+            args: args.args.into_iter().chain(args.trailing_args).collect(),
             env: vars,
             url: args.url,
         }],

@@ -104,6 +104,21 @@ pub fn go_manifest() -> Vec<u8> {
     .unwrap()
 }
 
+/// A manifest listing just `agents` and no MCP server, for bundles of agents only.
+pub fn manifest_of_agents(agents: &[&str]) -> Vec<u8> {
+    let agents: Vec<serde_json::Value> = agents
+        .iter()
+        .map(|name| serde_json::json!({"name": name}))
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "version": "1.0",
+        "bundle": {"name": "agents-only"},
+        "agents": agents,
+        "mcp_servers": [],
+    }))
+    .unwrap()
+}
+
 pub const GO_PROMPT: &str = "---\nmetadata:\n  name: \"triage\"\n  description: \"Triage incidents\"\n  tags: [\"ops\"]\n  version: \"1.0.0\"\nmodel: gpt-4o-mini\nmax_steps: 8\ntools:\n  - \"__read_text_file\"\nagents:\n  - \"helper\"\n---\n\n{{role \"system\"}}\nYou triage incidents.\n\n{{role \"user\"}}\n{{userInput}}\n";
 
 pub const GO_HELPER: &str = "---\nmetadata:\n  name: \"helper\"\n  description: \"Helps\"\nmodel: gpt-4o-mini\nmax_steps: 3\n---\n\nYou help.\n";

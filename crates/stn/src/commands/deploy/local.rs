@@ -110,13 +110,16 @@ pub fn replace(dep: &Deployment, state: &State) -> Result<Option<Duration>> {
     let healthy = wait_healthy(run.port, START_TIMEOUT);
     let down = stopped_at.map(|t| t.elapsed());
     if !healthy {
+        // A failed deploy leaves nothing running: the supervisor would
+        // restart a broken server forever.
+        let log = tail(&dep.serve_log_path(), 20);
+        stop(dep)?;
         bail!(
-            "the server of deployment {} did not answer on 127.0.0.1:{} within {}s\nhint: `stn deploy logs {}`\n{}",
+            "the server of deployment {} did not answer on 127.0.0.1:{} within {}s; it was stopped\nhint: its last log lines follow\n{}",
             state.name,
             run.port,
             START_TIMEOUT.as_secs(),
-            state.name,
-            tail(&dep.serve_log_path(), 20)
+            log
         );
     }
     Ok(down)
@@ -182,32 +185,54 @@ fn start(dep: &Deployment) -> Result<()> {
     Ok(())
 }
 
-/// Stops the supervisor and its server; returns when the server stopped
-/// (`None` when nothing ran).
+/// Stops every process of the deployment: its supervisors first (each passes
+/// SIGTERM on and waits for its server's final sync), then any server left,
+/// all found by the deployment directory in their arguments (see
+/// [`process::of_deployment`]), so a supervisor whose pid file was overwritten
+/// or removed is stopped too. What does not stop within [`STOP_TIMEOUT`] is
+/// killed, a supervisor with its process group. Returns when the last one
+/// stopped (`None` when nothing ran), or an error naming each process that
+/// still runs.
 pub fn stop(dep: &Deployment) -> Result<Option<Instant>> {
     let needle = dep.dir.to_string_lossy().into_owned();
     let mut stopped = None;
-    if let Some(pid) = process::read_pid(&dep.supervisor_pid_path())
-        && process::alive(pid, &needle)
-    {
-        process::signal(i64::from(pid), "TERM");
-        if !process::wait_gone(pid, &needle, STOP_TIMEOUT) {
-            // The whole group: the supervisor and its server.
-            process::signal(-i64::from(pid), "KILL");
-            process::wait_gone(pid, &needle, Duration::from_secs(5));
-            tracing::warn!(pid, "supervisor did not stop in time and was killed");
+    for supervisors in [true, false] {
+        let pids: Vec<u32> = process::of_deployment(&dep.dir)
+            .into_iter()
+            .filter(|p| p.supervisor == supervisors)
+            .map(|p| p.pid)
+            .collect();
+        for pid in &pids {
+            process::signal(i64::from(*pid), "TERM");
         }
-        stopped = Some(Instant::now());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        for pid in &pids {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !process::wait_gone(*pid, &needle, left) {
+                tracing::warn!(pid, "did not stop in time and is killed");
+                if supervisors {
+                    process::signal(-i64::from(*pid), "KILL");
+                }
+                process::signal(i64::from(*pid), "KILL");
+                process::wait_gone(*pid, &needle, Duration::from_secs(5));
+            }
+        }
+        if !pids.is_empty() {
+            stopped = Some(Instant::now());
+        }
     }
-    // A server left behind by a supervisor that was killed.
-    if let Some(pid) = process::read_pid(&dep.serve_pid_path())
-        && process::alive(pid, "serve")
-    {
-        process::signal(i64::from(pid), "TERM");
-        if !process::wait_gone(pid, "serve", STOP_TIMEOUT) {
-            process::signal(i64::from(pid), "KILL");
-        }
-        stopped = Some(Instant::now());
+    let left = process::of_deployment(&dep.dir);
+    if !left.is_empty() {
+        let list: Vec<String> = left
+            .iter()
+            .map(|p| format!("PID {} ({})", p.pid, p.cmdline))
+            .collect();
+        bail!(
+            "could not stop {} process(es) of deployment {}: {}\nhint: stop them by PID (`kill -KILL PID`), then run this again",
+            left.len(),
+            dep.dir.display(),
+            list.join(", ")
+        );
     }
     let _ = std::fs::remove_file(dep.supervisor_pid_path());
     let _ = std::fs::remove_file(dep.serve_pid_path());

@@ -7,8 +7,10 @@
 
 mod artifacts;
 mod bundle;
+mod destroy;
 mod fly;
 mod local;
+mod lock;
 mod process;
 mod provision;
 mod state;
@@ -51,7 +53,7 @@ pub async fn run(
             lines,
         }) => status::logs(settings, name, follow, lines).await,
         Some(DeployAction::Destroy { name, keep_data }) => {
-            destroy(settings, &name, keep_data).await
+            destroy::destroy(settings, &name, keep_data).await
         }
         Some(DeployAction::Supervise { dir }) => supervise::run(dir).await,
         None => deploy(settings, database_flag, cmd.deploy).await,
@@ -209,6 +211,73 @@ async fn deploy(
     }
 
     let dep = Deployment::new(&settings.config_dir, &name);
+    let fresh = !dep.dir.exists();
+    std::fs::create_dir_all(&dep.dir)
+        .with_context(|| format!("cannot create {}", dep.dir.display()))?;
+    let _lock = lock::acquire(&dep, &name)?;
+    let plan = Plan {
+        name,
+        environment,
+        target,
+        choice,
+        database_flag_given,
+    };
+    let result = deploy_locked(settings, &args, &dep, plan).await;
+    if result.is_err() && fresh {
+        forget_failed(&dep);
+    }
+    result
+}
+
+/// A first deploy that failed leaves no directory behind (no secrets.env
+/// nothing lists), unless a database was provisioned for it: its tokens stay
+/// for `stn deploy destroy` to delete it.
+fn forget_failed(dep: &Deployment) {
+    if let Err(e) = local::stop(dep) {
+        eprintln!("warning: {e:#}");
+        return;
+    }
+    if dep
+        .load()
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.provisioned.is_some())
+    {
+        eprintln!(
+            "kept {}: it holds the tokens of the database provisioned for it; `stn deploy destroy {}` deletes both",
+            dep.dir.display(),
+            dep.dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(&dep.dir) {
+        eprintln!("warning: cannot remove {}: {e}", dep.dir.display());
+    }
+}
+
+/// What the checked flags ask for.
+struct Plan {
+    name: String,
+    environment: String,
+    target: DeployTarget,
+    choice: Choice,
+    database_flag_given: bool,
+}
+
+/// The deploy proper, under the deployment's lock.
+async fn deploy_locked(
+    settings: &Settings,
+    args: &DeployArgs,
+    dep: &Deployment,
+    plan: Plan,
+) -> Result<ExitCode> {
+    let Plan {
+        name,
+        environment,
+        target,
+        choice,
+        database_flag_given,
+    } = plan;
     let previous = dep.load()?;
     if let Some(prev) = &previous
         && prev.environment != environment
@@ -228,8 +297,6 @@ async fn deploy(
         output_dir: None,
         updated_at: state::now(),
     };
-    std::fs::create_dir_all(&dep.dir)
-        .with_context(|| format!("cannot create {}", dep.dir.display()))?;
     let previous_secrets = dep.secrets()?;
 
     // A redeploy onto the same database keeps the secrets it had (a shell
@@ -269,7 +336,7 @@ async fn deploy(
                 group: args.group.clone(),
                 token_expiration: args.token_expiration.clone(),
             };
-            let db = provision::ensure(&dep, &mut state, &spec, &options).await?;
+            let db = provision::ensure(dep, &mut state, &spec, &options).await?;
             set(&mut secrets, provision::TOKEN_VAR, db.token);
             set(
                 &mut secrets,
@@ -310,9 +377,9 @@ async fn deploy(
     dep.write_secrets(&secrets)?;
 
     if target == DeployTarget::Local {
-        deploy_local(&dep, &mut state, &args, previous.as_ref())?;
+        deploy_local(dep, &mut state, args, previous.as_ref())?;
     } else {
-        deploy_artifacts(&dep, &mut state, target, &args, &out, &env_bundle, &secrets)?;
+        deploy_artifacts(dep, &mut state, target, args, &out, &env_bundle, &secrets)?;
         let key_file = artifacts::env_file_name(target, &name)
             .map(|file| out.join(file))
             .unwrap_or_else(|| dep.secrets_path());
@@ -448,42 +515,6 @@ fn deploy_artifacts(
         DeployTarget::Local => {}
     }
     Ok(())
-}
-
-/// Stops a deployment; unless `keep_data`, deletes its provisioned database
-/// and its directory. A failed deletion keeps the directory, so it can be retried.
-async fn destroy(settings: &Settings, name: &str, keep_data: bool) -> Result<ExitCode> {
-    let dep = Deployment::new(&settings.config_dir, name);
-    let Some(state) = dep.load()? else {
-        bail!("there is no deployment {name}\nhint: `stn deploy status` lists them");
-    };
-    local::stop(&dep)?;
-    if keep_data {
-        println!(
-            "stopped {name}; kept its data and {} (deploy again to reuse them)",
-            dep.dir.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(provisioned) = &state.provisioned {
-        provision::delete(provisioned).await.with_context(|| {
-            format!(
-                "deployment {name} is stopped but its database was not deleted; run destroy again"
-            )
-        })?;
-        println!("deleted the provisioned database of {name}");
-    }
-    std::fs::remove_dir_all(&dep.dir)
-        .with_context(|| format!("cannot remove {}", dep.dir.display()))?;
-    if let Some(out) = &state.output_dir {
-        println!(
-            "removed {name}; its artifacts in {} were left in place",
-            out.display()
-        );
-    } else {
-        println!("removed {name}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

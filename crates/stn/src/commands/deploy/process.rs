@@ -48,3 +48,46 @@ pub fn wait_gone(pid: u32, needle: &str, within: Duration) -> bool {
     }
     !alive(pid, needle)
 }
+
+/// A supervisor or server of a deployment, as found in /proc.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    pub pid: u32,
+    pub supervisor: bool,
+    pub cmdline: String,
+}
+
+/// The supervisors and servers of the deployment in `dir`, found in /proc by
+/// their arguments (`deploy supervise DIR`, `serve … --bundle DIR/…`): also
+/// those no pid file names any more, e.g. of a deploy that lost a race or
+/// crashed.
+pub fn of_deployment(dir: &Path) -> Vec<Found> {
+    let dir = dir.to_string_lossy();
+    let inside = format!("{dir}/");
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let args: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
+        let mentions = args.iter().any(|a| *a == dir || a.starts_with(&inside));
+        let supervisor = args.contains(&"supervise");
+        if mentions && (supervisor || args.contains(&"serve")) && alive(pid, "") {
+            found.push(Found {
+                pid,
+                supervisor,
+                cmdline: args.join(" "),
+            });
+        }
+    }
+    found.sort();
+    found
+}

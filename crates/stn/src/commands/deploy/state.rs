@@ -3,6 +3,7 @@
 //!   written before each step that creates something, so a failure half-way
 //!   can be resumed or cleaned up by `destroy`;
 //! - `secrets.env`: `KEY=VALUE` lines (tokens, replica keys), mode 0600;
+//! - `deploy.lock`: locked by the deploy or destroy at work (its PID inside);
 //! - local target only: `config/` (the instance's config dir), `data/` (its
 //!   database), `supervisor.pid`, `serve.pid`, `serve.log`, `supervisor.log`.
 
@@ -122,6 +123,10 @@ impl Deployment {
     /// The instance's database file when it is local (replica, ephemeral).
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("data").join("station.db")
+    }
+    /// Held by the `stn deploy` or `destroy` working on the deployment.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("deploy.lock")
     }
     pub fn supervisor_pid_path(&self) -> PathBuf {
         self.dir.join("supervisor.pid")

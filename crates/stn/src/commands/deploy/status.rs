@@ -23,7 +23,8 @@ struct Row {
     database: Option<String>,
     provisioned: Option<String>,
     /// local: `running`, `unhealthy` (supervisor up, no answer), `stopped`;
-    /// other targets: `written`.
+    /// other targets: `written`; a directory without `state.json`:
+    /// `half-made` (`stn deploy destroy NAME` removes it).
     status: String,
     url: Option<String>,
     supervisor_pid: Option<u32>,
@@ -32,20 +33,49 @@ struct Row {
     updated_at: String,
 }
 
-fn all(settings: &Settings) -> Result<Vec<(Deployment, State)>> {
+/// Every deployment directory: with its state, or `None` for a half-made
+/// one (no `state.json`, e.g. left by an older `stn deploy` that failed).
+fn all(settings: &Settings) -> Result<Vec<(Deployment, Option<State>)>> {
     let dir = deployments_dir(&settings.config_dir);
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(found);
     };
     for entry in entries {
-        let dep = Deployment { dir: entry?.path() };
-        if let Some(state) = dep.load()? {
-            found.push((dep, state));
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
         }
+        let dep = Deployment { dir: entry.path() };
+        let state = dep.load()?;
+        found.push((dep, state));
     }
-    found.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    found.sort_by(|a, b| a.0.dir.cmp(&b.0.dir));
     Ok(found)
+}
+
+/// The row of a directory without `state.json`: only its name and files are known.
+fn half_made_row(dep: &Deployment) -> Row {
+    let name = dep
+        .dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    Row {
+        name,
+        environment: String::new(),
+        target: String::new(),
+        persistence: String::new(),
+        database: None,
+        provisioned: None,
+        status: "half-made".to_owned(),
+        url: None,
+        supervisor_pid: None,
+        server_pid: None,
+        output_dir: Some(dep.dir.display().to_string()),
+        updated_at: String::new(),
+    }
 }
 
 fn row(dep: &Deployment, state: &State) -> Row {
@@ -98,7 +128,13 @@ fn row(dep: &Deployment, state: &State) -> Row {
 }
 
 pub fn status(settings: &Settings, json: bool) -> Result<ExitCode> {
-    let rows: Vec<Row> = all(settings)?.iter().map(|(d, s)| row(d, s)).collect();
+    let rows: Vec<Row> = all(settings)?
+        .iter()
+        .map(|(d, s)| match s {
+            Some(s) => row(d, s),
+            None => half_made_row(d),
+        })
+        .collect();
     if json {
         crate::output::json(&rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -138,7 +174,7 @@ pub async fn logs(
 ) -> Result<ExitCode> {
     let deployments: Vec<(Deployment, State)> = all(settings)?
         .into_iter()
-        .filter(|(_, s)| s.local.is_some())
+        .filter_map(|(d, s)| s.filter(|s| s.local.is_some()).map(|s| (d, s)))
         .collect();
     let dep = match name {
         Some(name) => match deployments.into_iter().find(|(_, s)| s.name == name) {
