@@ -75,6 +75,16 @@ pub(crate) fn calls_input(calls: &[ToolCall]) -> Option<Value> {
     })
 }
 
+/// Whether the tool calls of the model turn after `steps` will be executed
+/// (not past `max_steps`), so that only those are written ahead.
+pub(crate) fn calls_allowed(setup: &Setup, steps: &[RunStep]) -> bool {
+    let turns = steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Model && !s.is_error)
+        .count();
+    u32::try_from(turns + 1).is_ok_and(|t| t < setup.max_steps)
+}
+
 /// The next action of a run set up as `setup` whose steps so far are `steps`
 /// (any order). A model turn that failed is not part of the conversation: a
 /// live run stops on it, and a resumed run asks the model again.
@@ -125,7 +135,7 @@ pub(crate) fn next(setup: &Setup, steps: &[RunStep]) -> Action {
         for (i, call) in calls.into_iter().enumerate() {
             let seq = step.seq + 1 + i64::try_from(i).unwrap_or(i64::MAX);
             last_seq = last_seq.max(seq);
-            match by_seq.get(&seq) {
+            match by_seq.get(&seq).filter(|s| s.is_finished()) {
                 Some(done) => messages.push(Message::tool_result(
                     call.id.clone(),
                     done.output.clone().unwrap_or_default(),
@@ -148,6 +158,8 @@ pub(crate) fn next(setup: &Setup, steps: &[RunStep]) -> Action {
 
 #[cfg(test)]
 mod tests {
+    use stn_core::model::StepState;
+
     use super::*;
 
     fn setup(schema: Option<Value>, max_steps: u32) -> Setup {
@@ -178,6 +190,9 @@ mod tests {
             child_run_id: None,
             started_at: String::new(),
             duration_ms: 0,
+            state: StepState::Finished,
+            call_id: None,
+            server: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use stn_core::model::{RunStep, StepKind};
+use stn_core::model::{RunStep, StepKind, StepState};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventSender, RunEvent};
@@ -80,7 +80,7 @@ pub(crate) struct Started {
 }
 
 impl Started {
-    fn now(run_id: i64, seq: i64) -> Self {
+    pub(crate) fn now(run_id: i64, seq: i64) -> Self {
         Self {
             run_id,
             seq,
@@ -105,6 +105,9 @@ impl Started {
             child_run_id: None,
             started_at: self.at,
             duration_ms: i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+            state: StepState::Finished,
+            call_id: None,
+            server: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use stn_core::model::{Agent, RunStatus, RunStep, StepKind};
+use stn_core::model::{Agent, RunStatus, RunStep, StepKind, StepState};
 use stn_core::store::{QueuedRun, RunEnd};
 use stn_core::{CoreError, Station};
 use stn_llm::{ChatRequest, ModelClient, StreamEvent};
@@ -302,7 +302,10 @@ impl Engine {
                 Action::Answer(answer) => return Ok(answer),
                 Action::Fail(e) => return Err(e),
                 Action::Model { request, seq } => {
-                    let step = self.model_turn(ctx, name, &client, &request, seq).await?;
+                    let tools = plan::calls_allowed(&setup, &steps).then_some(&tools);
+                    let step = self
+                        .model_turn(ctx, name, &client, tools, &request, seq)
+                        .await?;
                     steps.push(step);
                 }
                 Action::Tools(calls) => {
@@ -327,12 +330,16 @@ impl Engine {
         }
     }
 
-    /// One model turn, recorded as step `seq`; a model that fails ends the run.
+    /// One model turn, recorded as step `seq` together with a `started`
+    /// step for each tool call it asks for (one transaction: write-ahead),
+    /// unless `tools` is `None` (calls past `max_steps` are never made);
+    /// a model that fails ends the run.
     async fn model_turn(
         &self,
         ctx: &RunCtx,
         agent: &str,
         client: &ModelClient,
+        tools: Option<&Tools>,
         request: &ChatRequest,
         seq: i64,
     ) -> Result<RunStep, AgentError> {
@@ -360,7 +367,35 @@ impl Engine {
                 step.is_error = true;
             }
         }
-        self.record(ctx, agent, step.clone()).await?;
+        let calls = match (&result, tools) {
+            (Ok(response), Some(tools)) => response
+                .tool_calls
+                .iter()
+                .map(|c| (c, tools.route(&c.name)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut rows = vec![step.clone()];
+        rows.extend(
+            calls
+                .into_iter()
+                .zip(seq + 1..)
+                .map(|((call, route), call_seq)| {
+                    let (kind, server) = match route {
+                        Route::Mcp { server, .. } => (StepKind::Tool, Some(server.to_owned())),
+                        Route::Agent(_) => (StepKind::Agent, None),
+                        Route::Unknown => (StepKind::Tool, None),
+                    };
+                    let mut row = ctx::Started::now(ctx.run_id, call_seq).step(kind, &call.name);
+                    row.input = Some(call.arguments.clone());
+                    row.duration_ms = 0;
+                    row.state = StepState::Started;
+                    row.call_id = Some(call.id.clone());
+                    row.server = server;
+                    row
+                }),
+        );
+        self.record(ctx, agent, rows).await?;
         match result {
             Ok(_) => Ok(step),
             Err(source) => Err(AgentError::Model {
@@ -404,7 +439,9 @@ impl Engine {
                 (result.text, result.is_error)
             }
             Route::Agent(child) => {
-                let result = self.sub_agent(ctx, child, &call.arguments).await;
+                let result = self
+                    .sub_agent(ctx, pending.seq, child, &call.arguments)
+                    .await;
                 child_run_id = result.child_run_id;
                 (result.text, result.is_error)
             }
@@ -414,15 +451,30 @@ impl Engine {
         step.output = Some(text);
         step.is_error = is_error;
         step.child_run_id = child_run_id;
-        self.record(ctx, &agent.spec.name, step.clone()).await?;
+        step.call_id = Some(call.id.clone());
+        if let Route::Mcp { server, .. } = route {
+            step.server = Some(server.to_owned());
+        }
+        // Written ahead with its model turn: finished in place.
+        if let Err(e) = self.inner.station.store().finish_step(&step).await {
+            return Err(self.store_error(ctx, &agent.spec.name, Some(e)).await);
+        }
+        ctx.emit(RunEvent::StepFinished { step: step.clone() });
         Ok((step, failure))
     }
 
-    /// Appends a step (one transaction) and announces it.
-    async fn record(&self, ctx: &RunCtx, agent: &str, step: RunStep) -> Result<(), AgentError> {
-        match self.inner.station.store().append_run_step(&step).await {
+    /// Writes steps (one transaction) and announces the finished ones.
+    async fn record(
+        &self,
+        ctx: &RunCtx,
+        agent: &str,
+        steps: Vec<RunStep>,
+    ) -> Result<(), AgentError> {
+        match self.inner.station.store().record_steps(&steps).await {
             Ok(()) => {
-                ctx.emit(RunEvent::StepFinished { step });
+                for step in steps.into_iter().filter(RunStep::is_finished) {
+                    ctx.emit(RunEvent::StepFinished { step });
+                }
                 Ok(())
             }
             Err(e) => Err(self.store_error(ctx, agent, Some(e)).await),

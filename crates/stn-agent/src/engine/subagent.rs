@@ -38,16 +38,24 @@ type SubAgentCall<'a> = Pin<Box<dyn Future<Output = SubAgentResult> + Send + 'a>
 impl Engine {
     /// A sub-agent call, refused past the depth limit or when it would call
     /// an agent already on the stack (the refusal goes back to the model).
+    /// `seq` is the call's step, which learns the child run's id.
     pub(super) fn sub_agent<'a>(
         &'a self,
         ctx: &'a RunCtx,
+        seq: i64,
         child: &'a Agent,
         args: &'a Value,
     ) -> SubAgentCall<'a> {
-        Box::pin(self.sub_agent_run(ctx, child, args))
+        Box::pin(self.sub_agent_run(ctx, seq, child, args))
     }
 
-    async fn sub_agent_run(&self, ctx: &RunCtx, child: &Agent, args: &Value) -> SubAgentResult {
+    async fn sub_agent_run(
+        &self,
+        ctx: &RunCtx,
+        seq: i64,
+        child: &Agent,
+        args: &Value,
+    ) -> SubAgentResult {
         let Some(task) = args.get("task").and_then(Value::as_str) else {
             return SubAgentResult::refused("the arguments need `task`, a string".to_owned());
         };
@@ -73,6 +81,14 @@ impl Engine {
             Ok(id) => id,
             Err(e) => return SubAgentResult::refused(e.to_string()),
         };
+        if let Err(e) = self
+            .station()
+            .store()
+            .set_step_child(ctx.run_id, seq, child_id)
+            .await
+        {
+            tracing::warn!(run_id = ctx.run_id, seq, error = %e, "cannot note the sub-agent run on its step");
+        }
         let mut ancestors = ctx.ancestors.clone();
         ancestors.push(child.id);
         let child_ctx = RunCtx::new(
