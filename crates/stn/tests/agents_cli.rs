@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agents_support::{
-    processes_with, run_id, script_boss_run, script_read_then_stall, setup, with_model,
+    processes_with, run_id, script_boss_run, script_read_then_stall, setup, slow_agent, with_model,
     write_prompt,
 };
 use common::Stn;
@@ -180,11 +180,7 @@ async fn bad_input_is_a_clear_error_at_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agent_run_is_settled_by_the_next_command_that_reads_runs() {
     let stn = Stn::local();
-    stn.ok(&["init"]);
-    write_prompt(&stn, "slow", "---\n---\n{{userInput}}\n");
-    stn.ok(&["sync"]);
-    let model = ScriptedModel::start().await;
-    model.push(Turn::text("late").first_byte_after(Duration::from_secs(60)));
+    let model = slow_agent(&stn).await;
     let mut cmd = stn.command(&["agent", "run", "slow", "x"]);
     let mut child = with_model(&mut cmd, &model)
         .stdout(std::process::Stdio::null())
