@@ -27,6 +27,7 @@ mod models;
 mod names;
 mod output;
 pub mod owner;
+mod plan;
 pub mod schedule;
 mod secrets;
 mod tool_result;

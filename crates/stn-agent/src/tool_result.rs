@@ -29,24 +29,19 @@ impl Default for ResultLimits {
     }
 }
 
-/// One tool result cut to both limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Bounded {
-    /// For the step row.
-    pub stored: String,
-    /// For the model.
-    pub for_model: String,
-}
-
-/// Cuts `text` to what the model gets and to what is stored.
-pub(crate) fn bound(text: String, limits: &ResultLimits) -> Bounded {
-    let for_model = cut(&text, limits.to_model, "max_tool_result_bytes");
-    let stored = if text.len() <= limits.stored {
+/// What the step row keeps of a tool's result. The run's conversation is
+/// rebuilt from its step rows, so this is also what later turns start from.
+pub(crate) fn for_storage(text: String, limits: &ResultLimits) -> String {
+    if text.len() <= limits.stored {
         text
     } else {
         cut(&text, limits.stored, "max_stored_tool_result_bytes")
-    };
-    Bounded { stored, for_model }
+    }
+}
+
+/// What the model is sent of a stored tool result.
+pub(crate) fn for_model(stored: &str, limits: &ResultLimits) -> String {
+    cut(stored, limits.to_model, "max_tool_result_bytes")
 }
 
 /// The first `max` bytes of `text` (on a character boundary) and a marker
@@ -74,9 +69,8 @@ mod tests {
     #[test]
     fn short_results_pass_whole() {
         let limits = ResultLimits::default();
-        let out = bound("ok".to_owned(), &limits);
-        assert_eq!(out.stored, "ok");
-        assert_eq!(out.for_model, "ok");
+        assert_eq!(for_storage("ok".to_owned(), &limits), "ok");
+        assert_eq!(for_model("ok", &limits), "ok");
     }
 
     #[test]
@@ -86,12 +80,13 @@ mod tests {
             stored: 7,
         };
         // 'é' is two bytes: byte 5 falls inside the third one.
-        let out = bound("ééééé".to_owned(), &limits);
-        assert!(out.for_model.starts_with("éé\n[truncated by Station"));
-        assert!(out.for_model.contains(
+        let for_model = for_model("ééééé", &limits);
+        assert!(for_model.starts_with("éé\n[truncated by Station"));
+        assert!(for_model.contains(
             "returned 10 bytes; the first 4 are shown, 6 bytes were cut (max_tool_result_bytes)"
         ));
-        assert!(out.stored.starts_with("ééé\n[truncated"));
-        assert!(out.stored.contains("max_stored_tool_result_bytes"));
+        let stored = for_storage("ééééé".to_owned(), &limits);
+        assert!(stored.starts_with("ééé\n[truncated"));
+        assert!(stored.contains("max_stored_tool_result_bytes"));
     }
 }

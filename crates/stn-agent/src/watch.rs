@@ -50,7 +50,9 @@ impl Feed<'_> {
     /// final. Returns the run, or `None` when the receiver is gone.
     async fn catch_up(&mut self) -> Result<Option<Run>, AgentError> {
         for step in self.station.store().run_steps(self.run_id).await? {
-            if self.sent.insert(step.seq)
+            // A call written ahead of its execution is sent when it finishes.
+            if step.is_finished()
+                && self.sent.insert(step.seq)
                 && self.tx.send(RunEvent::StepFinished { step }).await.is_err()
             {
                 return Ok(None);

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "agent_run_steps",
         sql: include_str!("migrations/0004_agent_run_steps.sql"),
     },
+    Migration {
+        version: 5,
+        name: "durable_runs",
+        sql: include_str!("migrations/0005_durable_runs.sql"),
+    },
 ];
 
 /// Tables holding Station's state, parents before children (the copy order).

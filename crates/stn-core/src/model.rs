@@ -297,6 +297,41 @@ pub struct RunStep {
     pub child_run_id: Option<i64>,
     /// When it started, RFC 3339 UTC.
     pub started_at: String,
-    /// How long it took.
+    /// How long it took (0 while it is `started`).
     pub duration_ms: i64,
+    /// `started` (a tool call written ahead with its model turn, outcome
+    /// not yet known) or `finished`.
+    pub state: StepState,
+    /// A tool call's id as the model gave it.
+    pub call_id: Option<String>,
+    /// The MCP server a tool call goes to.
+    pub server: Option<String>,
+}
+
+/// Whether a step has its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    /// Written before the call was made; its outcome is not known.
+    Started,
+    /// Done, with its result.
+    #[default]
+    Finished,
+}
+
+impl StepState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Started => "started",
+            StepState::Finished => "finished",
+        }
+    }
+}
+
+impl RunStep {
+    /// True once the step has its result.
+    pub fn is_finished(&self) -> bool {
+        self.state == StepState::Finished
+    }
 }

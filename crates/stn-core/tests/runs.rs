@@ -58,6 +58,9 @@ fn step(run_id: i64, seq: i64, kind: StepKind, tokens: Option<i64>) -> RunStep {
         child_run_id: None,
         started_at: "2026-12-03T10:00:00.000Z".into(),
         duration_ms: 7,
+        state: stn_core::model::StepState::Finished,
+        call_id: None,
+        server: None,
     }
 }
 

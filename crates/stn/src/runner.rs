@@ -67,3 +67,19 @@ fn expand_var(value: &str) -> Option<String> {
         None => Some(value.to_owned()),
     }
 }
+
+/// Marks `failed` ("interrupted") the queued and running runs whose owner
+/// process is gone: nothing can end them any more (issue 15 defect 12: a
+/// `kill -9` of `stn agent run` left its run `running`). Called by `stn
+/// serve` at start and by the commands that read runs, so they never show
+/// a dead run as running.
+pub async fn settle_orphaned_runs(station: &Station) -> Result<()> {
+    let interrupted = station
+        .store()
+        .interrupt_orphaned_runs(&stn_agent::owner::is_gone)
+        .await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(runs = ?interrupted, "runs of a stopped process marked failed (interrupted)");
+    }
+    Ok(())
+}

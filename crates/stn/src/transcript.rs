@@ -36,7 +36,13 @@ pub fn print_header(run: &Run) {
 }
 
 pub fn print_step(step: &RunStep) {
-    let mark = if step.is_error { " (error)" } else { "" };
+    let mark = if !step.is_finished() {
+        " (started, no result yet)"
+    } else if step.is_error {
+        " (error)"
+    } else {
+        ""
+    };
     match step.kind {
         StepKind::Model => {
             let tokens = step

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agents_support::{
-    processes_with, run_id, script_boss_run, script_read_then_stall, setup, with_model,
+    processes_with, run_id, script_boss_run, script_read_then_stall, setup, slow_agent, with_model,
     write_prompt,
 };
 use common::Stn;
@@ -172,4 +172,36 @@ async fn bad_input_is_a_clear_error_at_the_cli() {
     assert!(missing.contains("agent `nobody` not found"), "{missing}");
     let bad_var = stn.fails(&["agent", "run", "plain", "x", "--var", "novalue"], 1);
     assert!(bad_var.contains("KEY=VALUE"), "{bad_var}");
+}
+
+/// Issue 15 defect 12: a `kill -9` of `stn agent run` left its run
+/// `running` until some later `stn serve`; the commands that read runs
+/// settle it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_run_is_settled_by_the_next_command_that_reads_runs() {
+    let stn = Stn::local();
+    let model = slow_agent(&stn).await;
+    let mut cmd = stn.command(&["agent", "run", "slow", "x"]);
+    let mut child = with_model(&mut cmd, &model)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let asked = stn_testkit::wait_until(Duration::from_secs(30), || model.requests().len() == 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(asked, "the run reached its model call");
+
+    let runs = stn.json(&["runs", "list", "--json"]);
+    let run = &runs.as_array().unwrap()[0];
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().starts_with("interrupted"),
+        "{run}"
+    );
+    let id = run["id"].as_i64().unwrap().to_string();
+    assert_eq!(
+        stn.json(&["runs", "show", &id, "--json"])["status"],
+        "failed"
+    );
 }

@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agents_support::{
-    model_env, processes_with, script_boss_run, script_read_then_stall, setup, write_prompt,
+    model_env, processes_with, script_boss_run, script_read_then_stall, setup, slow_agent,
+    write_prompt,
 };
 use common::{Server, Stn};
 use serde_json::{Value, json};
@@ -130,11 +131,7 @@ async fn the_api_runs_an_agent_and_streams_its_steps_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_through_the_api_ends_the_run_within_a_second() {
     let stn = Stn::local();
-    stn.ok(&["init"]);
-    write_prompt(&stn, "slow", "---\n---\n{{userInput}}\n");
-    stn.ok(&["sync"]);
-    let model = ScriptedModel::start().await;
-    model.push(Turn::text("late").first_byte_after(Duration::from_secs(60)));
+    let model = slow_agent(&stn).await;
     let server = start(&stn, &model, "cancel");
     let base = format!("http://127.0.0.1:{}", server.port);
     let id = start_run(&base, agent_id(&base, "slow").await, "x").await;

@@ -9,7 +9,7 @@ use stn_db::{Row, Statement, Value, params};
 
 use super::{NOW, Store, json_text, parse_json};
 use crate::error::{CoreError, Result};
-use crate::model::{Run, RunStatus, RunStep, StepKind};
+use crate::model::{Run, RunStatus, RunStep, StepKind, StepState};
 
 const SELECT: &str = "SELECT r.id, r.agent_id, a.name, e.name, r.task, r.status, r.final_response, \
     r.steps_taken, r.model_name, r.input_tokens, r.output_tokens, r.duration_seconds, r.error, \
@@ -18,7 +18,8 @@ const SELECT: &str = "SELECT r.id, r.agent_id, a.name, e.name, r.task, r.status,
     FROM agent_runs r JOIN agents a ON a.id = r.agent_id JOIN environments e ON e.id = a.environment_id";
 
 const SELECT_STEP: &str = "SELECT run_id, seq, kind, name, input, output, is_error, input_tokens, \
-    output_tokens, total_tokens, child_run_id, started_at, duration_ms FROM agent_run_steps";
+    output_tokens, total_tokens, child_run_id, started_at, duration_ms, state, call_id, server \
+    FROM agent_run_steps";
 
 fn from_row(row: &Row) -> Result<Run> {
     let status: String = row.get(5)?;
@@ -64,6 +65,13 @@ fn step_from_row(row: &Row) -> Result<RunStep> {
         child_run_id: row.get(10)?,
         started_at: row.get(11)?,
         duration_ms: row.get(12)?,
+        state: if row.get::<String>(13)? == StepState::Started.as_str() {
+            StepState::Started
+        } else {
+            StepState::Finished
+        },
+        call_id: row.get(14)?,
+        server: row.get(15)?,
     })
 }
 
@@ -238,45 +246,82 @@ impl Store {
 
     /// Appends one step and adds it to the run's counters, in one transaction.
     pub async fn append_run_step(&self, step: &RunStep) -> Result<()> {
-        let is_model = step.kind == StepKind::Model;
+        self.record_steps(std::slice::from_ref(step)).await
+    }
+
+    /// Inserts steps in one transaction, each finished one added to the
+    /// run's counters. A model turn and the `started` rows of the calls it
+    /// asked for go in together, so no call is ever made that the database
+    /// does not know of.
+    pub async fn record_steps(&self, steps: &[RunStep]) -> Result<()> {
+        let mut batch = Vec::new();
+        for step in steps {
+            batch.push(Statement::new(
+                "INSERT INTO agent_run_steps (run_id, seq, kind, name, input, output, is_error, \
+                 input_tokens, output_tokens, total_tokens, child_run_id, started_at, duration_ms, \
+                 state, call_id, server) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    step.run_id,
+                    step.seq,
+                    step.kind.as_str(),
+                    step.name.as_str(),
+                    json_text(&step.input),
+                    step.output.as_deref(),
+                    step.is_error,
+                    step.input_tokens,
+                    step.output_tokens,
+                    step.total_tokens,
+                    step.child_run_id,
+                    step.started_at.as_str(),
+                    step.duration_ms,
+                    step.state.as_str(),
+                    step.call_id.as_deref(),
+                    step.server.as_deref()
+                ],
+            ));
+            if step.is_finished() {
+                batch.push(count_step(step, ""));
+            }
+        }
+        self.db.batch(batch).await?;
+        Ok(())
+    }
+
+    /// Finishes a `started` step in place (its start time kept) with the
+    /// result in `step`, and adds it to the run's counters, in one
+    /// transaction. A step that is not `started` is left as it is.
+    pub async fn finish_step(&self, step: &RunStep) -> Result<()> {
         self.db
             .batch(vec![
                 Statement::new(
-                    "INSERT INTO agent_run_steps (run_id, seq, kind, name, input, output, is_error, \
-                     input_tokens, output_tokens, total_tokens, child_run_id, started_at, duration_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    "UPDATE agent_run_steps SET output = ?3, is_error = ?4, child_run_id = ?5, \
+                     duration_ms = ?6, state = 'finished' \
+                     WHERE run_id = ?1 AND seq = ?2 AND state = 'started'",
                     params![
                         step.run_id,
                         step.seq,
-                        step.kind.as_str(),
-                        step.name.as_str(),
-                        json_text(&step.input),
                         step.output.as_deref(),
                         step.is_error,
-                        step.input_tokens,
-                        step.output_tokens,
-                        step.total_tokens,
                         step.child_run_id,
-                        step.started_at.as_str(),
                         step.duration_ms
                     ],
                 ),
-                Statement::new(
-                    "UPDATE agent_runs SET steps_taken = steps_taken + ?2, \
-                     tools_used = COALESCE(tools_used, 0) + ?3, \
-                     input_tokens = COALESCE(input_tokens, 0) + ?4, \
-                     output_tokens = COALESCE(output_tokens, 0) + ?5, \
-                     total_tokens = COALESCE(total_tokens, 0) + ?6 WHERE id = ?1",
-                    params![
-                        step.run_id,
-                        i64::from(is_model),
-                        i64::from(!is_model),
-                        step.input_tokens.unwrap_or(0),
-                        step.output_tokens.unwrap_or(0),
-                        step.total_tokens.unwrap_or(0)
-                    ],
-                ),
+                // Counted only when the row above changed.
+                count_step(step, " AND changes() = 1"),
             ])
+            .await?;
+        Ok(())
+    }
+
+    /// Notes on a `started` sub-agent call which child run it started, as
+    /// soon as the child is queued (a resumed parent finds it there).
+    pub async fn set_step_child(&self, run_id: i64, seq: i64, child_run_id: i64) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE agent_run_steps SET child_run_id = ?3 WHERE run_id = ?1 AND seq = ?2",
+                params![run_id, seq, child_run_id],
+            )
             .await?;
         Ok(())
     }
@@ -363,6 +408,28 @@ impl Store {
         }
         Ok(interrupted)
     }
+}
+
+/// Adds a finished step to its run's counters (`condition` narrows the update).
+fn count_step(step: &RunStep, condition: &str) -> Statement {
+    let is_model = step.kind == StepKind::Model;
+    Statement::new(
+        format!(
+            "UPDATE agent_runs SET steps_taken = steps_taken + ?2, \
+             tools_used = COALESCE(tools_used, 0) + ?3, \
+             input_tokens = COALESCE(input_tokens, 0) + ?4, \
+             output_tokens = COALESCE(output_tokens, 0) + ?5, \
+             total_tokens = COALESCE(total_tokens, 0) + ?6 WHERE id = ?1{condition}"
+        ),
+        params![
+            step.run_id,
+            i64::from(is_model),
+            i64::from(!is_model),
+            step.input_tokens.unwrap_or(0),
+            step.output_tokens.unwrap_or(0),
+            step.total_tokens.unwrap_or(0)
+        ],
+    )
 }
 
 /// The error of a run whose process died before it ended.

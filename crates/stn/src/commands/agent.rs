@@ -167,6 +167,7 @@ fn print_agent(agent: &Agent, json: bool) -> Result<ExitCode> {
 /// `stn agent run NAME TASK`: runs in this process, prints each step as it
 /// finishes, cancels on Ctrl-C (or SIGTERM) and exits by the run's status.
 async fn run_agent(settings: &Settings, station: Station, args: AgentRunArgs) -> Result<ExitCode> {
+    runner::settle_orphaned_runs(&station).await?;
     let agent = station
         .store()
         .agent(&args.env.environment, &args.name)

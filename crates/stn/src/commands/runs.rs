@@ -9,10 +9,11 @@ use stn_core::store::RunFilter;
 
 use crate::cli::RunsCommand;
 use crate::transcript::{self, RunWithSteps};
-use crate::{context, output};
+use crate::{context, output, runner};
 
 pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
     let station = context::open_migrated(settings).await?;
+    runner::settle_orphaned_runs(&station).await?;
     match cmd {
         RunsCommand::List {
             env,

@@ -126,13 +126,7 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     };
     // Runs a previous server (or a killed `stn agent run`) left behind can
     // never end on their own.
-    let interrupted = station
-        .store()
-        .interrupt_orphaned_runs(&stn_agent::owner::is_gone)
-        .await?;
-    if !interrupted.is_empty() {
-        tracing::warn!(runs = ?interrupted, "runs of a stopped process marked failed (interrupted)");
-    }
+    runner::settle_orphaned_runs(&station).await?;
     let engine = runner::engine(settings, station.clone(), EngineOptions::default())?;
     let manager = RunManager::new(engine, args.runs.max_concurrent_runs);
     let scheduler = Scheduler::start(manager.clone());

@@ -81,6 +81,18 @@ pub fn script_read_then_stall(model: &ScriptedModel, files: &Path) {
         .push(Turn::text("late").first_byte_after(std::time::Duration::from_secs(60)));
 }
 
+/// `stn init` plus an agent `slow` without tools, and a model whose first
+/// answer takes a minute: a run that stays in its model call.
+pub async fn slow_agent(stn: &Stn) -> ScriptedModel {
+    use stn_testkit::scripted_model::Turn;
+    stn.ok(&["init"]);
+    write_prompt(stn, "slow", "---\n---\n{{userInput}}\n");
+    stn.ok(&["sync"]);
+    let model = ScriptedModel::start().await;
+    model.push(Turn::text("late").first_byte_after(std::time::Duration::from_secs(60)));
+    model
+}
+
 /// Points `stn` at the scripted model (the same variables a real provider uses).
 pub fn with_model<'a>(cmd: &'a mut Command, model: &ScriptedModel) -> &'a mut Command {
     cmd.env("STN_AI_PROVIDER", "openai")

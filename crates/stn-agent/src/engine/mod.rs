@@ -6,28 +6,35 @@
 //! cancelled or times out: the loop is raced against the cancel token and the
 //! timeout, and whichever wins, the outcome is recorded afterwards.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod ctx;
+mod request;
+mod subagent;
 
-use serde_json::{Map, Value, json};
-use stn_core::model::{RunStatus, RunStep, StepKind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use stn_core::model::{Agent, RunStatus, RunStep, StepKind, StepState};
 use stn_core::redact::Redactor;
 use stn_core::store::{QueuedRun, RunEnd};
 use stn_core::{CoreError, Station};
-use stn_llm::{ChatRequest, ChatResponse, Message, ModelClient, StreamEvent};
+use stn_llm::{ChatRequest, ModelClient, StreamEvent};
 use stn_mcp::Pool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+pub(crate) use ctx::RunCtx;
+pub use request::{Origin, RunOutcome, RunRequest};
 
 use crate::error::AgentError;
 use crate::events::{EventSender, RunEvent};
 use crate::models::Models;
 use crate::output;
 use crate::owner;
+use crate::plan::{self, Action, PendingCall, Setup};
 use crate::secrets::Secrets;
-use crate::tool_result::ResultLimits;
-use crate::tools::Tools;
+use crate::tool_result::{self, ResultLimits};
+use crate::tools::{Route, Tools};
 
 /// How runs behave.
 #[derive(Debug, Clone)]
@@ -54,60 +61,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// `stn agent run`.
-    Cli,
-    /// `POST /api/v1/agents/{id}/runs`.
-    Api,
-    /// A schedule of `stn serve`.
-    Schedule,
-    /// An MCP client (`/mcp`, `stn stdio`).
-    Mcp,
-    /// Another agent (a sub-agent call).
-    Agent,
-}
-
-impl Origin {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Cli => "cli",
-            Origin::Api => "api",
-            Origin::Schedule => "schedule",
-            Origin::Mcp => "mcp",
-            Origin::Agent => "agent",
-        }
-    }
-}
-
-/// A run to start.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// The agent.
-    pub agent_id: i64,
-    /// The task (`userInput` in the prompt).
-    pub task: String,
-    /// Further prompt input.
-    pub variables: Map<String, Value>,
-    /// Who asks.
-    pub origin: Origin,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    /// The run.
-    pub run_id: i64,
-    /// completed, failed, cancelled or timeout.
-    pub status: RunStatus,
-    /// The answer.
-    pub final_response: Option<String>,
-    /// Why it did not complete.
-    pub error: Option<String>,
-}
-
 /// Executes runs. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -123,108 +76,6 @@ struct Inner {
     /// Sub-agent runs, spawned so they record their own end even when their
     /// parent is dropped; waited for at shutdown.
     children: TaskTracker,
-}
-
-/// What one executing run carries through its loop.
-pub(crate) struct RunCtx {
-    pub run_id: i64,
-    pub depth: u32,
-    /// Agents from the top run down to this one, to refuse cycles.
-    pub ancestors: Vec<i64>,
-    pub cancel: CancellationToken,
-    /// Cancelled when this run ends, so sub-agent runs never outlive it.
-    pub scope: CancellationToken,
-    pub events: EventSender,
-    seq: AtomicI64,
-    /// The model's last text, kept as the answer of a run that stops early.
-    last_text: Mutex<Option<String>>,
-}
-
-impl RunCtx {
-    pub(crate) fn new(
-        run_id: i64,
-        depth: u32,
-        ancestors: Vec<i64>,
-        cancel: CancellationToken,
-        events: EventSender,
-    ) -> Self {
-        Self {
-            run_id,
-            depth,
-            ancestors,
-            scope: cancel.child_token(),
-            cancel,
-            events,
-            seq: AtomicI64::new(0),
-            last_text: Mutex::new(None),
-        }
-    }
-
-    pub(crate) fn next_seq(&self) -> i64 {
-        self.seq.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    pub(crate) fn emit(&self, event: RunEvent) {
-        // Nobody listening is normal (a scheduled run, a sub-agent).
-        let _ = self.events.send(event);
-    }
-
-    pub(crate) fn step_started(&self, seq: i64, kind: StepKind, name: &str) -> Started {
-        self.emit(RunEvent::StepStarted {
-            run_id: self.run_id,
-            seq,
-            kind,
-            name: name.to_owned(),
-        });
-        Started::now(self.run_id, seq)
-    }
-}
-
-/// When a step began, for its row.
-pub(crate) struct Started {
-    run_id: i64,
-    seq: i64,
-    at: String,
-    clock: Instant,
-}
-
-impl Started {
-    fn now(run_id: i64, seq: i64) -> Self {
-        Self {
-            run_id,
-            seq,
-            at: timestamp(),
-            clock: Instant::now(),
-        }
-    }
-
-    /// The step row, with its duration up to now.
-    pub(crate) fn step(self, kind: StepKind, name: &str) -> RunStep {
-        RunStep {
-            run_id: self.run_id,
-            seq: self.seq,
-            kind,
-            name: name.to_owned(),
-            input: None,
-            output: None,
-            is_error: false,
-            input_tokens: None,
-            output_tokens: None,
-            total_tokens: None,
-            child_run_id: None,
-            started_at: self.at,
-            duration_ms: i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX),
-        }
-    }
-}
-
-fn timestamp() -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::now_utc()
-        .format(FORMAT)
-        .unwrap_or_default()
 }
 
 /// Why the loop stopped without an answer.
@@ -259,7 +110,7 @@ impl Engine {
         &self.inner.pool
     }
 
-    pub(crate) fn options(&self) -> &EngineOptions {
+    fn options(&self) -> &EngineOptions {
         &self.inner.options
     }
 
@@ -321,12 +172,7 @@ impl Engine {
     }
 
     async fn finish(&self, ctx: &RunCtx, result: Result<String, Stop>) -> RunOutcome {
-        let partial = ctx
-            .last_text
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .filter(|t| !t.trim().is_empty());
+        let partial = ctx.take_last_text();
         let timeout = self.inner.options.run_timeout;
         let end = match result {
             Ok(answer) => RunEnd {
@@ -445,7 +291,7 @@ impl Engine {
                     source,
                 }
             })?;
-        let tools = Tools::resolve(self, &agent).await?;
+        let tools = Tools::resolve(&self.inner.station, &self.inner.pool, &agent).await?;
         let mut request = ChatRequest {
             model: model.clone(),
             messages,
@@ -457,70 +303,63 @@ impl Engine {
         if let Some(schema) = &agent.spec.output_schema {
             output::ask_for_json(&mut request.messages, schema);
         }
+        let setup = Setup {
+            agent: name.to_owned(),
+            request,
+            output_schema: agent.spec.output_schema.clone(),
+            max_steps: agent.spec.max_steps,
+            tool_results: self.inner.options.tool_results,
+        };
 
-        let mut repaired = false;
-        let mut turn = 0;
+        // The conversation is what the steps say it is: each action is
+        // decided from the steps recorded so far.
+        let mut steps: Vec<RunStep> = Vec::new();
         loop {
-            turn += 1;
-            let response = self.model_turn(ctx, name, &client, &request).await?;
-            request.messages.push(Message::assistant(
-                response.text.clone(),
-                response.tool_calls.clone(),
-            ));
-            if response.tool_calls.is_empty() {
-                let Some(schema) = &agent.spec.output_schema else {
-                    return Ok(response.text);
-                };
-                match output::check(schema, &response.text) {
-                    Ok(()) => return Ok(response.text),
-                    Err(problems) if !repaired => {
-                        repaired = true;
-                        request.messages.push(output::repair_request(&problems));
+            match plan::next(&setup, &steps) {
+                Action::Answer(answer) => return Ok(answer),
+                Action::Fail(e) => return Err(e),
+                Action::Model { request, seq } => {
+                    let tools = plan::calls_allowed(&setup, &steps).then_some(&tools);
+                    let step = self
+                        .model_turn(ctx, name, &client, tools, &request, seq)
+                        .await?;
+                    steps.push(step);
+                }
+                Action::Tools(calls) => {
+                    // Tool calls of one turn run concurrently; each records its own step.
+                    let results = futures::future::join_all(
+                        calls
+                            .iter()
+                            .map(|call| self.tool_call(ctx, &agent, &tools, call)),
+                    )
+                    .await;
+                    let mut failure = None;
+                    for result in results {
+                        let (step, failed) = result?;
+                        steps.push(step);
+                        failure = failure.or(failed);
                     }
-                    Err(problems) => {
-                        return Err(AgentError::InvalidOutput {
-                            agent: name.to_owned(),
-                            problems,
-                        });
+                    if let Some(e) = failure {
+                        return Err(e);
                     }
                 }
-                continue;
-            }
-            if turn >= agent.spec.max_steps {
-                let pending: Vec<String> = response
-                    .tool_calls
-                    .iter()
-                    .map(|c| format!("`{}`", c.name))
-                    .collect();
-                return Err(AgentError::MaxSteps {
-                    max_steps: agent.spec.max_steps,
-                    pending: pending.join(", "),
-                });
-            }
-            // Tool calls of one turn run concurrently; each records its own step.
-            let results = futures::future::join_all(
-                response
-                    .tool_calls
-                    .iter()
-                    .map(|call| tools.call(self, ctx, &agent, call)),
-            )
-            .await;
-            for (call, result) in response.tool_calls.iter().zip(results) {
-                request
-                    .messages
-                    .push(Message::tool_result(call.id.clone(), result?));
             }
         }
     }
 
+    /// One model turn, recorded as step `seq` together with a `started`
+    /// step for each tool call it asks for (one transaction: write-ahead),
+    /// unless `tools` is `None` (calls past `max_steps` are never made);
+    /// a model that fails ends the run.
     async fn model_turn(
         &self,
         ctx: &RunCtx,
         agent: &str,
         client: &ModelClient,
+        tools: Option<&Tools>,
         request: &ChatRequest,
-    ) -> Result<ChatResponse, AgentError> {
-        let seq = ctx.next_seq();
+        seq: i64,
+    ) -> Result<RunStep, AgentError> {
         let started = ctx.step_started(seq, StepKind::Model, &request.model);
         let events = ctx.events.clone();
         let run_id = ctx.run_id;
@@ -533,47 +372,131 @@ impl Engine {
         let mut step = started.step(StepKind::Model, &request.model);
         match &result {
             Ok(response) => {
-                if !response.tool_calls.is_empty() {
-                    step.input = Some(Value::Array(
-                        response
-                            .tool_calls
-                            .iter()
-                            .map(|c| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
-                            .collect(),
-                    ));
-                }
+                step.input = plan::calls_input(&response.tool_calls);
                 step.output = Some(response.text.clone());
                 step.input_tokens = Some(to_i64(response.usage.input_tokens));
                 step.output_tokens = Some(to_i64(response.usage.output_tokens));
                 step.total_tokens = Some(to_i64(response.usage.total_tokens));
-                if !response.text.trim().is_empty() {
-                    *ctx.last_text.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(response.text.clone());
-                }
+                ctx.set_last_text(&response.text);
             }
             Err(e) => {
                 step.output = Some(e.to_string());
                 step.is_error = true;
             }
         }
-        self.record(ctx, agent, step).await?;
-        result.map_err(|source| AgentError::Model {
-            model: request.model.clone(),
-            source,
-        })
+        let calls = match (&result, tools) {
+            (Ok(response), Some(tools)) => response
+                .tool_calls
+                .iter()
+                .map(|c| (c, tools.route(&c.name)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut rows = vec![step.clone()];
+        rows.extend(
+            calls
+                .into_iter()
+                .zip(seq + 1..)
+                .map(|((call, route), call_seq)| {
+                    let (kind, server) = match route {
+                        Route::Mcp { server, .. } => (StepKind::Tool, Some(server.to_owned())),
+                        Route::Agent(_) => (StepKind::Agent, None),
+                        Route::Unknown => (StepKind::Tool, None),
+                    };
+                    let mut row = ctx::Started::now(ctx.run_id, call_seq).step(kind, &call.name);
+                    row.input = Some(call.arguments.clone());
+                    row.duration_ms = 0;
+                    row.state = StepState::Started;
+                    row.call_id = Some(call.id.clone());
+                    row.server = server;
+                    row
+                }),
+        );
+        self.record(ctx, agent, rows).await?;
+        match result {
+            Ok(_) => Ok(step),
+            Err(source) => Err(AgentError::Model {
+                model: request.model.clone(),
+                source,
+            }),
+        }
     }
 
-    /// Appends a step (one transaction) and announces it.
-    pub(crate) async fn record(
+    /// Runs one tool call and records its step. Returns the step and, when
+    /// its MCP server failed, the error that ends the run (after the step is
+    /// recorded, so the transcript shows what failed).
+    async fn tool_call(
+        &self,
+        ctx: &RunCtx,
+        agent: &Agent,
+        tools: &Tools,
+        pending: &PendingCall,
+    ) -> Result<(RunStep, Option<AgentError>), AgentError> {
+        let call = &pending.call;
+        let route = tools.route(&call.name);
+        let kind = match route {
+            Route::Agent(_) => StepKind::Agent,
+            _ => StepKind::Tool,
+        };
+        let started = ctx.step_started(pending.seq, kind, &call.name);
+        let mut failure = None;
+        let mut child_run_id = None;
+        let (text, is_error) = match route {
+            Route::Unknown => (tools.unknown_tool_text(&call.name), true),
+            Route::Mcp { server, tool } => {
+                let result = Tools::call_mcp(
+                    &self.inner.pool,
+                    &agent.environment,
+                    server,
+                    tool,
+                    call.arguments.clone(),
+                )
+                .await;
+                failure = result.failure;
+                (result.text, result.is_error)
+            }
+            Route::Agent(child) => {
+                let result = self
+                    .sub_agent(ctx, pending.seq, child, &call.arguments)
+                    .await;
+                child_run_id = result.child_run_id;
+                (result.text, result.is_error)
+            }
+        };
+        let mut step = started.step(kind, &call.name);
+        step.input = Some(call.arguments.clone());
+        step.output = Some(tool_result::for_storage(text, &self.inner.options.tool_results));
+        step.is_error = is_error;
+        step.child_run_id = child_run_id;
+        step.call_id = Some(call.id.clone());
+        if let Route::Mcp { server, .. } = route {
+            step.server = Some(server.to_owned());
+        }
+        let step = self.inner.secrets.step(step);
+        // Written ahead with its model turn: finished in place.
+        if let Err(e) = self.inner.station.store().finish_step(&step).await {
+            return Err(self.store_error(ctx, &agent.spec.name, Some(e)).await);
+        }
+        ctx.emit(RunEvent::StepFinished { step: step.clone() });
+        Ok((step, failure))
+    }
+
+    /// Writes steps (one transaction) and announces the finished ones.
+    async fn record(
         &self,
         ctx: &RunCtx,
         agent: &str,
-        step: RunStep,
+        steps: Vec<RunStep>,
     ) -> Result<(), AgentError> {
-        let step = self.inner.secrets.step(step);
-        match self.inner.station.store().append_run_step(&step).await {
+        let steps: Vec<RunStep> = steps
+            .into_iter()
+            .map(|step| self.inner.secrets.step(step))
+            .collect();
+        match self.inner.station.store().record_steps(&steps).await {
             Ok(()) => {
-                ctx.emit(RunEvent::StepFinished { step });
+                for step in steps.into_iter().filter(RunStep::is_finished) {
+                    ctx.emit(RunEvent::StepFinished { step });
+                }
                 Ok(())
             }
             Err(e) => Err(self.store_error(ctx, agent, Some(e)).await),
@@ -599,7 +522,7 @@ impl Engine {
     }
 
     /// Sub-agent runs, for the tool calls that start them.
-    pub(crate) fn children(&self) -> &TaskTracker {
+    fn children(&self) -> &TaskTracker {
         &self.inner.children
     }
 
