@@ -5,7 +5,7 @@
 //! a level-0 LTX file and owns checkpointing, [`replicator`] uploads and
 //! enforces retention, [`compaction`] merges levels, and [`lease`] keeps one
 //! writer per replica path. Read side: [`restore`] plans and applies a chain of
-//! LTX files (and [`legacy`] reads Litestream v0.3 replicas). [`storage`] is the
+//! LTX files (or a Litestream v0.3 backup). [`storage`] is the
 //! one seam to object storage; [`config`] reads Litestream's YAML.
 
 #![warn(missing_docs)]
@@ -14,8 +14,8 @@ pub mod compaction;
 pub mod config;
 pub mod db;
 pub mod error;
+mod fs;
 pub mod lease;
-pub mod legacy;
 pub mod paths;
 pub mod replicator;
 pub mod restore;

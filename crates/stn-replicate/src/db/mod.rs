@@ -65,7 +65,7 @@ use rusqlite::config::DbConfig;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
 use crate::error::{Error, Result};
-use crate::restore::output::with_suffix;
+use crate::fs::with_suffix;
 use crate::wal::{self, WalFile};
 use l0::{PageReader, WalPages};
 

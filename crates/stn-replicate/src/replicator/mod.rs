@@ -22,7 +22,8 @@ mod options;
 mod replica;
 mod status;
 
-pub use options::{Durability, ReplicationOptions};
+pub use crate::config::Durability;
+pub use options::ReplicationOptions;
 pub use status::{ReplicaStatus, ReplicationStatus};
 
 use std::path::PathBuf;

@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::TryStreamExt;
 use tokio::sync::mpsc;
 
-use super::{RestoreOptions, RestoreProgress};
+use super::options::{RestoreOptions, RestoreProgress};
 use crate::error::Result;
 use crate::storage::{LtxFileInfo, ReplicaClient};
 

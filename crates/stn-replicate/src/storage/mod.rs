@@ -41,6 +41,7 @@ use time::OffsetDateTime;
 
 use crate::config::ReplicaConfig;
 use crate::error::{Error, Result};
+use crate::fs::{fsync_dir, io_error};
 use crate::paths::KeyLayout;
 
 /// Parts uploaded at the same time.
@@ -353,10 +354,6 @@ impl ReplicaClient {
         timestamp: OffsetDateTime,
     ) -> Result<()> {
         let path = local_path(root, &self.prefix, key);
-        let io_error = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| Error::Io { path, source }
-        };
         let file = std::fs::File::options()
             .write(true)
             .open(&path)
@@ -365,7 +362,7 @@ impl ReplicaClient {
             .map_err(io_error(&path))?;
         file.sync_all().map_err(io_error(&path))?;
         if let Some(dir) = path.parent() {
-            crate::restore::fsync_dir(dir)?;
+            fsync_dir(dir)?;
         }
         Ok(())
     }
