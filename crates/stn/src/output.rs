@@ -48,6 +48,23 @@ fn escape(value: &str, keep_lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Prints a listing: `items` as JSON with `--json`, otherwise a table with
+/// `header` and one row per item from `row`. The JSON is the items
+/// themselves, so programs see every field, not only the table's columns.
+pub fn list<T: Serialize>(
+    json: bool,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return self::json(items);
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(header, &rows);
+    Ok(())
+}
+
 /// Prints rows as a table with a header, columns padded to the widest cell.
 /// Cells go through [`text`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
