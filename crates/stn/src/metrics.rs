@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use std::time::SystemTime;
 
-use stn_replicate::replicator::{ReplicaStatus, ReplicationStatus};
+use stn_replicate::{ReplicaStatus, ReplicationStatus};
 
 /// A Prometheus metric type.
 #[derive(Clone, Copy)]

@@ -138,7 +138,7 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         stn_core::CoreError,
         stn_core::bundle::BundleError,
         stn_db::DbError,
-        stn_replicate::error::Error,
+        stn_replicate::Error,
         stn_agent::AgentError,
         stn_mcp::McpError,
         stn_llm::LlmError,

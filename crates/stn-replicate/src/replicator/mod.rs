@@ -22,7 +22,6 @@ mod options;
 mod replica;
 mod status;
 
-pub use crate::config::Durability;
 pub use options::ReplicationOptions;
 pub use status::{ReplicaStatus, ReplicationStatus};
 
