@@ -90,7 +90,7 @@ impl CoreError {
     /// A hint for the user, when there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            CoreError::Db(e) => e.hint().map(str::to_owned),
+            CoreError::Db(e) => e.hint(),
             CoreError::Bundle(e) => e.hint(),
             CoreError::GoImport(e) => Some(e.hint()),
             CoreError::GoDatabase { .. } => Some(
@@ -108,6 +108,19 @@ impl CoreError {
             ),
             _ => None,
         }
+    }
+
+    /// True when a database constraint refused the write (a unique name
+    /// taken meanwhile, a row deleted under a reference): a conflict with
+    /// another writer, not a failure of the database.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, CoreError::Db(DbError::Constraint { .. }))
+    }
+
+    /// True when the database cannot serve right now (see
+    /// [`DbError::is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, CoreError::Db(e) if e.is_unavailable())
     }
 
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {

@@ -187,8 +187,8 @@ pub enum DbError {
 
 impl DbError {
     /// One line telling the user what to do about the error, when there is something to do.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
             DbError::InvalidUrl { .. } => {
                 "use a file path, file:PATH, libsql://HOST, https://HOST or http://HOST:PORT"
             }
@@ -237,7 +237,29 @@ impl DbError {
             | DbError::Sql { .. }
             | DbError::Column { .. }
             | DbError::Internal(_) => return None,
-        })
+        };
+        Some(hint.to_owned())
+    }
+
+    /// True when the database cannot serve right now (down, locked, refusing
+    /// the token, a schema of another version), as opposed to a bug in a query.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Unreachable { .. }
+                | DbError::Unauthorized { .. }
+                | DbError::Forbidden { .. }
+                | DbError::NotFound { .. }
+                | DbError::TlsMismatch { .. }
+                | DbError::Server { .. }
+                | DbError::Protocol { .. }
+                | DbError::Busy { .. }
+                | DbError::NotADatabase { .. }
+                | DbError::Open { .. }
+                | DbError::MigrationChanged { .. }
+                | DbError::SchemaTooNew { .. }
+                | DbError::NotReplicated(_)
+        )
     }
 
     /// True for errors that may go away by themselves (network blips, busy database).

@@ -20,8 +20,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::storage::{LtxFileInfo, ReplicaClient};
 
-/// Level of full database snapshots.
-pub const SNAPSHOT_LEVEL: u8 = 9;
+pub(crate) use crate::paths::SNAPSHOT_LEVEL;
 
 /// Compaction levels, snapshots and retention (Litestream's global settings).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -628,7 +627,7 @@ mod tests {
         assert_eq!((file.level, file.min_txid, file.max_txid), (1, 1, 3));
         assert_eq!(files.level_max(1), 3);
         assert!(!scratch.exists(), "scratch directory removed");
-        let (header, pages) = pages_of(&client.get_ltx(&file).await.unwrap());
+        let (header, pages) = pages_of(&client.get_ltx(&file, None).await.unwrap());
         assert_eq!((header.min_txid, header.max_txid), (1, 3));
         assert_eq!(pages, [(1, 3), (2, 3)]);
         assert_eq!(
@@ -702,7 +701,7 @@ mod tests {
         let listed = client.list_ltx(1).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].last_modified, at, "timestamp kept");
-        assert_eq!(client.get_ltx(&listed[0]).await.unwrap(), image);
+        assert_eq!(client.get_ltx(&listed[0], None).await.unwrap(), image);
         // What is left does not dominate: merged as usual.
         assert!(
             promote_dominant(&client, &mut files, 1)

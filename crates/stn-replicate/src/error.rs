@@ -176,8 +176,8 @@ pub enum Error {
 
 impl Error {
     /// One line telling the user what to do, when there is something to do.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
             Error::InvalidUrl { .. } => {
                 "use file:///PATH, s3://BUCKET/PATH, gs://BUCKET/PATH or abs://[ACCOUNT@]CONTAINER/PATH"
             }
@@ -191,7 +191,8 @@ impl Error {
                 "the replica may be damaged; try an earlier --timestamp or --txid"
             }
             _ => return None,
-        })
+        };
+        Some(hint.to_owned())
     }
 
     /// True when retrying later may succeed (network, throttling, server errors).

@@ -167,11 +167,6 @@ impl WalId {
 pub struct WalFrameHeader([u8; FRAME_HEADER_SIZE as usize]);
 
 impl WalFrameHeader {
-    /// Wraps the raw bytes; nothing is validated.
-    pub fn from_bytes(bytes: [u8; FRAME_HEADER_SIZE as usize]) -> WalFrameHeader {
-        WalFrameHeader(bytes)
-    }
-
     /// The database page this frame holds.
     pub fn pgno(&self) -> u32 {
         be32(&self.0, 0)

@@ -6,9 +6,9 @@ mod read_support;
 use std::path::Path;
 
 use bytes::Bytes;
-use stn_replicate::error::Error;
-use stn_replicate::restore::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::Error;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
 use time::OffsetDateTime;
 
 use read_support::*;

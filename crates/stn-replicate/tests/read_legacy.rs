@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use object_store::ObjectStoreExt;
-use stn_replicate::error::Error;
-use stn_replicate::restore::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::Error;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
 
 use read_support::*;
 

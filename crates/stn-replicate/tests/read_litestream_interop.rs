@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stn_replicate::config::Config;
-use stn_replicate::restore::{
+use stn_replicate::Config;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{
     IntegrityCheck, RestoreOptions, RestoreOutcome, latest_txid, list_files, restore,
 };
-use stn_replicate::storage::ReplicaClient;
 use time::OffsetDateTime;
 
 use read_support::*;
@@ -197,7 +197,7 @@ fn replicate_and_restore(page_size: u32, replica_yaml: impl FnOnce(&Path) -> Str
         .iter()
         .filter(|f| f.level == 0)
         .map(|f| {
-            let header = rt.block_on(client.get_ltx_range(f, 0..100)).unwrap();
+            let header = rt.block_on(client.get_ltx(f, Some(0..100))).unwrap();
             u32::from_be_bytes([header[64], header[65], header[66], header[67]])
         })
         .collect();
@@ -316,7 +316,7 @@ fn litestream_accepts_the_init_config() {
     let config = dir.path().join("litestream.yml");
     std::fs::write(
         &config,
-        stn_replicate::config::init_config_text(&db.display().to_string()),
+        stn_replicate::init_config_text(&db.display().to_string()),
     )
     .unwrap();
     let output = Command::new(bin)

@@ -7,8 +7,8 @@ mod read_support;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{Attribute, ObjectStoreExt};
-use stn_replicate::restore::{RestoreOptions, RestoreOutcome, list_files, restore};
-use stn_replicate::storage::{LtxFileInfo, ReplicaClient};
+use stn_replicate::{LtxFileInfo, ReplicaClient};
+use stn_replicate::{RestoreOptions, RestoreOutcome, list_files, restore};
 use time::OffsetDateTime;
 
 use read_support::*;
@@ -43,9 +43,9 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
 
     let expected = ltx_file(2, 2, 1, TIMESTAMP_MS, &[(1, 2)]);
     let file = &level0[1];
-    assert_eq!(client.get_ltx(file).await.unwrap(), expected);
+    assert_eq!(client.get_ltx(file, None).await.unwrap(), expected);
     assert_eq!(
-        client.get_ltx_range(file, 16..32).await.unwrap(),
+        client.get_ltx(file, Some(16..32)).await.unwrap(),
         expected[16..32]
     );
 
@@ -54,7 +54,7 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
     assert_eq!((copied.level, copied.min_txid, copied.max_txid), (2, 2, 2));
     let listed = client.list_ltx(2).await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(client.get_ltx(&listed[0]).await.unwrap(), expected);
+    assert_eq!(client.get_ltx(&listed[0], None).await.unwrap(), expected);
 
     for key in [client.ltx_key(0, 2, 2), client.ltx_key(2, 2, 2)] {
         match metadata_key {
@@ -95,7 +95,7 @@ async fn round_trip(client: &ReplicaClient, metadata_key: Option<&str>) {
     assert_eq!(left, [3]);
     // Deleting what is already gone succeeds (Azure answers NotFound).
     client.delete_ltx(&level0[..2]).await.unwrap();
-    let err = client.get_ltx(&level0[0]).await.unwrap_err();
+    let err = client.get_ltx(&level0[0], None).await.unwrap_err();
     assert!(
         err.to_string()
             .contains(&client.ltx_key(0, 1, 1).to_string()),
@@ -149,7 +149,7 @@ async fn large_upload(client: &ReplicaClient, metadata_key: Option<&str>) {
         "{listed:?}"
     );
     assert!(
-        client.get_ltx(&file).await.unwrap() == data,
+        client.get_ltx(&file, None).await.unwrap() == data,
         "multipart upload reads back whole"
     );
 
@@ -179,7 +179,7 @@ async fn large_upload(client: &ReplicaClient, metadata_key: Option<&str>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].size, file.size);
     assert!(
-        client.get_ltx(&streamed).await.unwrap() == data,
+        client.get_ltx(&streamed, None).await.unwrap() == data,
         "streamed multipart upload reads back whole"
     );
     let key = client.ltx_key(8, 1, 9);
@@ -299,9 +299,9 @@ fn gcs_read_path_and_restore_on_fake_gcs() {
             .map(|f| (f.level, f.min_txid, f.max_txid))
             .collect();
         assert_eq!(ranges, [(0, 3, 3), (9, 1, 2)]);
-        assert_eq!(client.get_ltx(&files[0]).await.unwrap(), l0);
+        assert_eq!(client.get_ltx(&files[0], None).await.unwrap(), l0);
         assert_eq!(
-            client.get_ltx_range(&files[1], 0..4).await.unwrap(),
+            client.get_ltx(&files[1], Some(0..4)).await.unwrap(),
             &b"LTX1"[..]
         );
 

@@ -5,7 +5,7 @@ mod write_support;
 
 use std::time::Duration;
 
-use stn_replicate::replicator::Replicator;
+use stn_replicate::Replicator;
 use write_support::*;
 
 /// CPU time this process has used (user and system), from /proc.

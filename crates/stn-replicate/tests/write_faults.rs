@@ -18,11 +18,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use stn_replicate::lease::LEASE_FILE;
-use stn_replicate::paths::SNAPSHOT_LEVEL;
-use stn_replicate::replicator::{ReplicationOptions, Replicator, ReplicatorHandle};
-use stn_replicate::restore::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
-use stn_replicate::storage::{LtxFileInfo, ReplicaClient};
+use stn_replicate::LEASE_FILE;
+use stn_replicate::SNAPSHOT_LEVEL;
+use stn_replicate::{IntegrityCheck, RestoreOptions, RestoreOutcome, restore};
+use stn_replicate::{LtxFileInfo, ReplicaClient};
+use stn_replicate::{ReplicationOptions, Replicator, ReplicatorHandle};
 use stn_testkit::FaultProxy;
 use stn_testkit::sqlite::integrity_check;
 use write_support::*;
@@ -268,7 +268,7 @@ async fn verify_replica(client: &ReplicaClient, txid: u64) -> usize {
     );
     for file in &files {
         let name = format!("{file:?}");
-        let bytes = client.get_ltx(file).await.unwrap();
+        let bytes = client.get_ltx(file, None).await.unwrap();
         assert_eq!(bytes.len() as u64, file.size, "{name}");
         let mut reader = stn_ltx::Reader::new(&bytes[..])
             .unwrap_or_else(|e| panic!("{name}: bad LTX header: {e}"));

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use stn_replicate::error::Error;
-use stn_replicate::lease::{Lease, LeaseOptions};
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
-use stn_replicate::storage::{CasOutcome, ReplicaClient};
+use stn_replicate::Error;
+use stn_replicate::{CasOutcome, ReplicaClient};
+use stn_replicate::{Lease, LeaseOptions};
+use stn_replicate::{ReplicationOptions, Replicator};
 use stn_testkit::CountingProxy;
 use write_support::*;
 

@@ -6,16 +6,16 @@ mod write_support;
 
 use std::time::Duration;
 
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
-use stn_replicate::restore::{RestoreOptions, restore};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{ReplicationOptions, Replicator};
+use stn_replicate::{RestoreOptions, restore};
 use write_support::*;
 
 /// Writes `rounds` rounds of ~`pages_per_round` pages, some announced with
 /// `notify_commit` and some left for the WAL monitor to find.
 fn workload(
     conn: &rusqlite::Connection,
-    handle: &stn_replicate::replicator::ReplicatorHandle,
+    handle: &stn_replicate::ReplicatorHandle,
     rounds: usize,
     bytes_per_round: usize,
 ) {

@@ -5,8 +5,8 @@ mod write_support;
 
 use std::time::Duration;
 
-use stn_replicate::error::Error;
-use stn_replicate::replicator::Replicator;
+use stn_replicate::Error;
+use stn_replicate::Replicator;
 use write_support::*;
 
 #[cfg(unix)]

@@ -5,7 +5,7 @@ mod write_support;
 
 use std::time::{Duration, Instant};
 
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::{ReplicationOptions, Replicator};
 use stn_testkit::CountingProxy;
 use write_support::*;
 

@@ -6,8 +6,8 @@ mod write_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stn_replicate::db::MetaDir;
-use stn_replicate::replicator::{ReplicationOptions, Replicator};
+use stn_replicate::MetaDir;
+use stn_replicate::{ReplicationOptions, Replicator};
 use write_support::*;
 
 /// Options without compaction levels, so a local L0 file is removed as soon

@@ -95,33 +95,10 @@ fn core_status_and_code(error: &CoreError) -> (StatusCode, &'static str) {
         // A hand-edited `.prompt` file that no longer parses blocks an update;
         // the message names the file, which is what the caller must fix.
         CoreError::File(_) => (StatusCode::CONFLICT, "config_file_invalid"),
-        CoreError::Db(DbError::Constraint { .. }) => (StatusCode::CONFLICT, "conflict"),
-        CoreError::Db(e) if database_unavailable(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
-        }
+        e if e.is_conflict() => (StatusCode::CONFLICT, "conflict"),
+        e if e.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
-}
-
-/// Errors that say the database cannot serve right now (down, locked, refusing
-/// our token, wrong schema), as opposed to a bug in a query.
-fn database_unavailable(error: &DbError) -> bool {
-    matches!(
-        error,
-        DbError::Unreachable { .. }
-            | DbError::Unauthorized { .. }
-            | DbError::Forbidden { .. }
-            | DbError::NotFound { .. }
-            | DbError::TlsMismatch { .. }
-            | DbError::Server { .. }
-            | DbError::Protocol { .. }
-            | DbError::Busy { .. }
-            | DbError::NotADatabase { .. }
-            | DbError::Open { .. }
-            | DbError::MigrationChanged { .. }
-            | DbError::SchemaTooNew { .. }
-            | DbError::NotReplicated(_)
-    )
 }
 
 /// What a client should do about a durable-mode 503.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use stn_replicate::replicator::Durability;
+use stn_replicate::Durability;
 
 /// Station: a self-hosted platform for AI agents.
 #[derive(Debug, Parser)]

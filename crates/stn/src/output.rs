@@ -48,6 +48,23 @@ fn escape(value: &str, keep_lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Prints a listing: `items` as JSON with `--json`, otherwise a table with
+/// `header` and one row per item from `row`. The JSON is the items
+/// themselves, so programs see every field, not only the table's columns.
+pub fn list<T: Serialize>(
+    json: bool,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return self::json(items);
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(header, &rows);
+    Ok(())
+}
+
 /// Prints rows as a table with a header, columns padded to the widest cell.
 /// Cells go through [`text`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -127,20 +144,32 @@ fn chain_text(error: &anyhow::Error) -> String {
 }
 
 /// The first hint offered by a library error in the chain. Every library
-/// error enum with a `hint()` is asked, so a hint written there reaches the
+/// error type with a `hint()` is asked, so a hint written there reaches the
 /// user whichever command failed.
 fn hint(error: &anyhow::Error) -> Option<String> {
-    error.chain().find_map(|cause| {
-        if let Some(e) = cause.downcast_ref::<stn_core::CoreError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<stn_db::DbError>() {
-            e.hint().map(str::to_owned)
-        } else {
-            cause
-                .downcast_ref::<stn_replicate::error::Error>()
-                .and_then(|e| e.hint().map(str::to_owned))
-        }
-    })
+    error.chain().find_map(hint_of)
+}
+
+/// The hint of one cause, if its type is one of the library errors.
+fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    macro_rules! ask {
+        ($($error:ty),+ $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$error>() {
+                return e.hint();
+            })+
+        };
+    }
+    ask!(
+        stn_core::CoreError,
+        stn_core::bundle::BundleError,
+        stn_db::DbError,
+        stn_replicate::Error,
+        stn_agent::AgentError,
+        stn_mcp::McpError,
+        stn_llm::LlmError,
+        stn_llm::PromptError,
+    );
+    None
 }
 
 /// 2 for a request that breaks a rule (a bad name: the same class as a
@@ -187,6 +216,28 @@ mod tests {
             chain_text(&error),
             "creating agent a: /x/a.prompt: disk on fire"
         );
+    }
+
+    #[test]
+    fn every_library_error_gives_its_hint() {
+        let agent = stn_agent::AgentError::MaxSteps {
+            max_steps: 3,
+            pending: "search".into(),
+        };
+        let llm = stn_llm::LlmError::BadConfig {
+            message: "no model".into(),
+            hint: "set STN_AI_MODEL".into(),
+        };
+        for (error, expected) in [
+            (anyhow::Error::new(agent), "raise `max_steps`"),
+            (
+                anyhow::Error::new(llm).context("running agent a"),
+                "set STN_AI_MODEL",
+            ),
+        ] {
+            let hint = hint(&error).unwrap_or_default();
+            assert!(hint.contains(expected), "{error:#}: hint {hint:?}");
+        }
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::config::{Config, DbConfig, LoadOptions, ReplicaConfig, ReplicaKind};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{Config, DbConfig, LoadOptions, ReplicaConfig, ReplicaKind};
 
 use crate::cli::ReplicationConfigArgs;
 

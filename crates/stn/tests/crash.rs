@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use common::{Server, Stn, log_file, s3_url, tail, unique, wait_exit, with_s3_keys};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use stn_replicate::replicator::Durability;
+use stn_replicate::Durability;
 
 /// Concurrent API clients per trial.
 const WRITERS: usize = 8;

@@ -131,13 +131,11 @@ impl Engine {
         match self.inner.station.store().queue_run(&queued).await {
             Ok(id) => Ok(id),
             // The agent's row is gone (deleted since the caller looked it up).
-            Err(CoreError::Db(e)) if is_constraint(&e) => {
-                Err(AgentError::Core(CoreError::NotFound {
-                    what: "agent",
-                    name: req.agent_id.to_string(),
-                    place: String::new(),
-                }))
-            }
+            Err(e) if e.is_conflict() => Err(AgentError::Core(CoreError::NotFound {
+                what: "agent",
+                name: req.agent_id.to_string(),
+                place: String::new(),
+            })),
             Err(e) => Err(e.into()),
         }
     }
@@ -533,10 +531,6 @@ impl Engine {
         self.inner.children.wait().await;
         self.inner.pool.shutdown().await;
     }
-}
-
-fn is_constraint(e: &stn_db::DbError) -> bool {
-    matches!(e, stn_db::DbError::Constraint { .. })
 }
 
 fn to_i64(n: u64) -> i64 {

@@ -10,6 +10,7 @@
 //! (unset: empty; `$$` is a literal `$`) unless [`LoadOptions::no_expand_env`]
 //! is set. A key whose value expands to an empty string counts as unset.
 
+mod durability;
 mod duration;
 mod env;
 mod init;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub use durability::Durability;
 pub use init::init_config_text;
 
 /// Default `sync-interval` of a replica: how often new LTX files are uploaded.
@@ -139,7 +141,7 @@ pub struct DbConfig {
     /// `restore-if-db-not-exists`: restore from the replica at startup when the file is missing.
     pub restore_if_db_not_exists: bool,
     /// `durability` (Station's own key): `async` (default) or `sync`.
-    pub durability: crate::replicator::Durability,
+    pub durability: Durability,
     /// From `replica:` or `replicas:`; Station allows several.
     pub replicas: Vec<ReplicaConfig>,
 }

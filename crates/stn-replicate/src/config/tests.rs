@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::replicator::Durability;
 
 fn parse(text: &str) -> Result<Config> {
     Config::parse(

@@ -11,9 +11,10 @@ use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
 use super::file;
 use super::l0::{self, PageReader, WalPages};
-use super::meta::{self, Position, WalPosition};
+use super::meta::{Position, WalPosition};
 use super::{Db, begin_read, now_ms, open_connection};
 use crate::error::Result;
+use crate::fs::io_error;
 use crate::wal::{self, WalFile};
 
 impl Db {
@@ -228,13 +229,8 @@ impl Db {
     /// Page size and page count from the database file's header.
     fn database_size(&mut self) -> Result<(u32, u32)> {
         let mut header = [0u8; 100];
-        file::read_zero_filled(&self.db_file, 0, &mut header)
-            .map_err(meta::write_error(&self.path))?;
-        let file_len = self
-            .db_file
-            .metadata()
-            .map_err(meta::write_error(&self.path))?
-            .len();
+        file::read_zero_filled(&self.db_file, 0, &mut header).map_err(io_error(&self.path))?;
+        let file_len = self.db_file.metadata().map_err(io_error(&self.path))?.len();
         Ok(database_size_from_header(&header, file_len))
     }
 }

@@ -14,8 +14,9 @@ use std::path::Path;
 use stn_ltx::{Header, Writer};
 
 use crate::db::file;
-use crate::db::meta::{write_atomically, write_error};
+use crate::db::meta::write_atomically;
 use crate::error::{Error, Result};
+use crate::fs::io_error;
 use crate::wal::{Frame, WalFile};
 
 /// Where the bytes of one page are read from.
@@ -103,7 +104,7 @@ impl PageReader<'_> {
 
     fn read_db_page(&mut self, pgno: u32, page: &mut [u8]) -> Result<()> {
         let at = u64::from(pgno - 1) * page.len() as u64;
-        file::read_zero_filled(self.db, at, page).map_err(write_error(self.db_path))
+        file::read_zero_filled(self.db, at, page).map_err(io_error(self.db_path))
     }
 }
 

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::fs::{fsync_dir, io_error, remove_if_exists, with_suffix};
 use crate::wal::{WalCursor, WalId};
 
 const POSITION_FILE: &str = "position.json";
@@ -72,7 +73,7 @@ impl MetaDir {
     /// Creates the directory tree if missing.
     pub fn create(&self) -> Result<()> {
         let l0 = self.l0_dir();
-        std::fs::create_dir_all(&l0).map_err(|source| io_error(&l0, source))
+        std::fs::create_dir_all(&l0).map_err(io_error(&l0))
     }
 
     /// Directory of the local level-0 files.
@@ -91,7 +92,7 @@ impl MetaDir {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_error(&path, source)),
+            Err(source) => return Err(io_error(&path)(source)),
         };
         // A damaged position only costs a full image, so it is not fatal.
         match serde_json::from_slice(&bytes) {
@@ -108,7 +109,7 @@ impl MetaDir {
         let path = self.dir.join(POSITION_FILE);
         write_atomically(&path, |out| {
             serde_json::to_writer_pretty(&mut *out, position)
-                .map_err(|e| io_error(&path, std::io::Error::other(e)))
+                .map_err(|e| io_error(&path)(std::io::Error::other(e)))
         })
     }
 
@@ -118,11 +119,11 @@ impl MetaDir {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(io_error(&dir, source)),
+            Err(source) => return Err(io_error(&dir)(source)),
         };
         let mut txids = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| io_error(&dir, source))?;
+            let entry = entry.map_err(io_error(&dir))?;
             let name = entry.file_name();
             if let Ok((min, max)) = stn_ltx::parse_file_name(&name.to_string_lossy())
                 && min == max
@@ -138,11 +139,11 @@ impl MetaDir {
     /// is being written, i.e. at startup.
     pub fn remove_temporary_files(&self) -> Result<()> {
         for dir in [self.dir.clone(), self.l0_dir()] {
-            let entries = std::fs::read_dir(&dir).map_err(|source| io_error(&dir, source))?;
+            let entries = std::fs::read_dir(&dir).map_err(io_error(&dir))?;
             for entry in entries {
-                let entry = entry.map_err(|source| io_error(&dir, source))?;
+                let entry = entry.map_err(io_error(&dir))?;
                 if entry.file_name().to_string_lossy().ends_with(".tmp") {
-                    remove_file(&entry.path())?;
+                    remove_if_exists(&entry.path())?;
                 }
             }
         }
@@ -153,18 +154,10 @@ impl MetaDir {
     pub fn remove_l0_where(&self, remove: impl Fn(u64) -> bool) -> Result<()> {
         for txid in self.l0_txids()? {
             if remove(txid) {
-                remove_file(&self.l0_path(txid))?;
+                remove_if_exists(&self.l0_path(txid))?;
             }
         }
         Ok(())
-    }
-}
-
-fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(io_error(path, source)),
     }
 }
 
@@ -179,47 +172,23 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
 ) -> Result<T> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = with_suffix(path, ".tmp");
     let result = (|| {
-        let file = File::create(&tmp).map_err(|source| io_error(&tmp, source))?;
+        let file = File::create(&tmp).map_err(io_error(&tmp))?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         let value = write(&mut out)?;
         let file = out
             .into_inner()
-            .map_err(|e| io_error(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|source| io_error(&tmp, source))?;
-        std::fs::rename(&tmp, path).map_err(|source| io_error(path, source))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            .map_err(|e| io_error(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_error(path))?;
+        fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(value)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Makes a rename in `dir` durable. Only Unix can open and fsync a directory.
-fn sync_dir(dir: &Path) -> Result<()> {
-    if cfg!(unix) {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| io_error(dir, source))?;
-    }
-    Ok(())
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Lets callers wrap a `Write` error on a named file.
-pub(crate) fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| io_error(path, source)
 }
 
 #[cfg(test)]
@@ -257,8 +226,7 @@ mod tests {
 
         for txid in [3, 1, 2] {
             write_atomically(&meta.l0_path(txid), |out| {
-                out.write_all(b"x")
-                    .map_err(write_error(&meta.l0_path(txid)))
+                out.write_all(b"x").map_err(io_error(&meta.l0_path(txid)))
             })
             .unwrap();
         }
@@ -277,7 +245,7 @@ mod tests {
         std::fs::write(&path, b"old").unwrap();
         let result: Result<()> = write_atomically(&path, |out| {
             out.write_all(b"new").unwrap();
-            Err(io_error(&path, std::io::Error::other("boom")))
+            Err(io_error(&path)(std::io::Error::other("boom")))
         });
         assert!(result.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");

@@ -52,7 +52,6 @@ mod image;
 mod l0;
 mod meta;
 
-pub use image::SnapshotView;
 pub use meta::{MetaDir, Position, WalPosition};
 
 use std::fs::File;
@@ -65,7 +64,7 @@ use rusqlite::config::DbConfig;
 use stn_ltx::{FLAG_NO_CHECKSUM, Header};
 
 use crate::error::{Error, Result};
-use crate::restore::output::with_suffix;
+use crate::fs::with_suffix;
 use crate::wal::{self, WalFile};
 use l0::{PageReader, WalPages};
 
@@ -182,11 +181,6 @@ impl Db {
             wal_stat: None,
             stats: DbStats::default(),
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The meta directory holding position and local L0 files.

@@ -62,7 +62,7 @@ fn rebuild(db: &Db) -> PathBuf {
         .iter()
         .map(|f| stn_ltx::Reader::new(&f[..]).unwrap())
         .collect();
-    let out = db.path().with_extension("rebuilt");
+    let out = db.path.with_extension("rebuilt");
     let mut image = Vec::new();
     stn_ltx::write_database(readers, &mut image).unwrap();
     std::fs::write(&out, image).unwrap();
@@ -84,7 +84,7 @@ fn rows(path: &Path) -> Vec<(i64, Vec<u8>)> {
 
 fn assert_rebuilds(db: &Db) {
     let rebuilt = rebuild(db);
-    assert_eq!(rows(&rebuilt), rows(db.path()));
+    assert_eq!(rows(&rebuilt), rows(&db.path));
 }
 
 fn header(db: &Db, txid: u64) -> Header {

@@ -22,7 +22,7 @@ mod options;
 mod replica;
 mod status;
 
-pub use options::{Durability, ReplicationOptions};
+pub use options::ReplicationOptions;
 pub use status::{ReplicaStatus, ReplicationStatus};
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::compaction::CompactionOptions;
-use crate::config::{Config, DbConfig};
+use crate::config::{Config, DbConfig, Durability};
 use crate::db::DbOptions;
 use crate::lease::LeaseOptions;
 
@@ -33,42 +33,6 @@ pub struct ReplicationOptions {
     /// In durable mode, how long a write waits for the replicas before it
     /// is reported as not replicated (10 s).
     pub durable_timeout: Duration,
-}
-
-/// When a write made through Station is acknowledged.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// Once committed locally; the replicas follow within `sync_interval`
-    /// (Litestream's model: a crash can lose the last second of writes).
-    #[default]
-    Async,
-    /// Once every replica holds it: nothing acknowledged is ever lost.
-    /// Concurrent writes share syncs and uploads (group commit).
-    Sync,
-}
-
-impl Durability {
-    /// The name used in flags and config files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Durability::Async => "async",
-            Durability::Sync => "sync",
-        }
-    }
-}
-
-impl std::str::FromStr for Durability {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim() {
-            "async" => Ok(Durability::Async),
-            "sync" => Ok(Durability::Sync),
-            other => Err(format!(
-                "unknown durability `{other}`: use `async` (acknowledge once committed locally) or `sync` (once the replica holds it)"
-            )),
-        }
-    }
 }
 
 impl Default for ReplicationOptions {

@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use stn_ltx::{Header, Reader, Writer};
 
 use super::fetch::{self, Input, Progress};
-use super::output::{self, ImageFile, blocking, io_error};
+use super::options::{RestoreOptions, RestoreProgress};
+use super::output::{self, ImageFile, blocking};
 use super::plan::{Plan, Step};
-use super::{RestoreOptions, RestoreProgress};
 use crate::error::{Error, Result};
+use crate::fs::{io_error, remove_dir_if_exists, remove_if_exists, with_suffix};
 use crate::storage::ReplicaClient;
 
 /// Restores `plan` into `options.output`; returns the bytes downloaded.
@@ -28,13 +29,13 @@ pub(super) async fn apply(
     options: &RestoreOptions,
 ) -> Result<u64> {
     let tmp = output::prepare(&options.output)?;
-    let staging = output::with_suffix(&options.output, ".tmp-ltx");
-    output::remove_dir_if_exists(&staging)?;
+    let staging = with_suffix(&options.output, ".tmp-ltx");
+    remove_dir_if_exists(&staging)?;
     std::fs::create_dir(&staging).map_err(io_error(&staging))?;
 
     let result = fetch_and_write(client, plan, options, &staging, &tmp).await;
     // The staged copies are only ever useful to this run.
-    let cleanup = output::remove_dir_if_exists(&staging);
+    let cleanup = remove_dir_if_exists(&staging);
     let result = match result {
         Ok(bytes) => output::finish(&tmp, options).await.map(|()| bytes),
         Err(err) => Err(err),
@@ -159,7 +160,7 @@ async fn verify_each(client: &ReplicaClient, plan: &Plan, staging: &Path) -> Res
         if !path.starts_with(staging) {
             continue;
         }
-        output::remove_if_exists(&path)?;
+        remove_if_exists(&path)?;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::TryStreamExt;
 use tokio::sync::mpsc;
 
-use super::{RestoreOptions, RestoreProgress};
+use super::options::{RestoreOptions, RestoreProgress};
 use crate::error::Result;
 use crate::storage::{LtxFileInfo, ReplicaClient};
 
@@ -95,7 +95,7 @@ pub(super) async fn feed(
     tx: mpsc::Sender<Bytes>,
     progress: &Progress<'_>,
 ) -> Result<()> {
-    let mut body = std::pin::pin!(client.stream_ltx(file).await?);
+    let mut body = std::pin::pin!(client.read_ltx(file, None).await?);
     let mut pending = BytesMut::new();
     while let Some(piece) = body.try_next().await? {
         if pending.is_empty() && piece.len() >= CHUNK_SIZE {

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{IntegrityCheck, RestoreOptions, RestoreProgress};
+use super::options::{IntegrityCheck, RestoreOptions, RestoreProgress};
 use crate::error::{Error, Result};
+use crate::fs::{fsync_dir, io_error, remove_if_exists, with_suffix};
 
 /// Creates the output's directory and clears a `OUT.tmp` left by an
 /// interrupted run; returns the temporary path to build the database at.
@@ -95,42 +96,6 @@ fn install(tmp: &Path, output: &Path, force: bool) -> Result<()> {
     match output.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) => fsync_dir(dir),
         None => fsync_dir(Path::new(".")),
-    }
-}
-
-/// Makes a rename or file creation in `dir` durable.
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(io_error(dir))
-}
-
-/// `path` with `suffix` appended to its file name (`db` → `db.tmp`).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(err)),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn remove_dir_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(err)),
-        _ => Ok(()),
-    }
-}
-
-/// Maps an I/O error on `path` to [`Error::Io`] naming it.
-pub(crate) fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.display().to_string(),
-        source,
     }
 }
 

@@ -57,7 +57,7 @@ async fn header_timestamp(client: &ReplicaClient, file: &LtxFileInfo) -> Result<
             .ltx_key(file.level, file.min_txid, file.max_txid)
             .to_string()
     };
-    let bytes = client.get_ltx_range(file, 0..HEADER_SIZE as u64).await?;
+    let bytes = client.get_ltx(file, Some(0..HEADER_SIZE as u64)).await?;
     let header: &[u8; HEADER_SIZE] = bytes.as_ref().try_into().map_err(|_| Error::CorruptFile {
         file: key(),
         detail: format!("shorter than an LTX header ({} bytes)", bytes.len()),

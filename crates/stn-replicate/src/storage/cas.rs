@@ -24,6 +24,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersio
 
 use super::ReplicaClient;
 use crate::error::{Error, Result};
+use crate::fs::{fsync_dir, io_error};
 
 /// The version of an object as last read or written, to compare against.
 #[derive(Clone, Debug)]
@@ -76,7 +77,7 @@ impl ReplicaClient {
                     Ok(Some((bytes.clone(), ObjectVersion(Version::Bytes(bytes)))))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(source) => Err(io_error(&path, source)),
+                Err(source) => Err(io_error(&path)(source)),
             };
         }
         let key = self.object_path(name);
@@ -118,7 +119,7 @@ impl ReplicaClient {
             let path = root.join(&name);
             return tokio::task::spawn_blocking(move || swap_file(&root, &name, bytes, expected))
                 .await
-                .map_err(|e| io_error(&path, std::io::Error::other(e)))?;
+                .map_err(|e| io_error(&path)(std::io::Error::other(e)))?;
         }
         let mode = match expected {
             None => PutMode::Create,
@@ -165,20 +166,20 @@ fn swap_file(
 ) -> Result<CasOutcome> {
     let path = dir.join(name);
     let parent = path.parent().unwrap_or(dir).to_path_buf();
-    std::fs::create_dir_all(&parent).map_err(|e| io_error(&parent, e))?;
+    std::fs::create_dir_all(&parent).map_err(io_error(&parent))?;
     let lock_path = path.with_extension("lock");
     let lock = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| io_error(&lock_path, e))?;
+        .map_err(io_error(&lock_path))?;
     // Held for one read and one rename; released when `lock` is dropped.
-    lock.lock().map_err(|e| io_error(&lock_path, e))?;
+    lock.lock().map_err(io_error(&lock_path))?;
     let current = match std::fs::read(&path) {
         Ok(current) => Some(current),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(&path, e)),
+        Err(e) => return Err(io_error(&path)(e)),
     };
     if current.as_deref() != expected.as_deref() {
         return Ok(CasOutcome::Conflict);
@@ -196,15 +197,8 @@ fn swap_file(
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&temp);
-        return Err(io_error(&path, e));
+        return Err(io_error(&path)(e));
     }
-    crate::restore::fsync_dir(&parent)?;
+    fsync_dir(&parent)?;
     Ok(CasOutcome::Written(ObjectVersion(Version::Bytes(bytes))))
-}
-
-fn io_error(path: &FsPath, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }

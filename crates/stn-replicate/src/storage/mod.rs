@@ -24,7 +24,6 @@ mod cas;
 mod objects;
 
 pub use cas::{CasOutcome, ObjectVersion};
-pub use objects::ObjectInfo;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -34,13 +33,14 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions,
-    PutOptions, PutPayload, WriteMultipart,
+    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
 };
 use time::OffsetDateTime;
 
 use crate::config::ReplicaConfig;
 use crate::error::{Error, Result};
+use crate::fs::{fsync_dir, io_error};
 use crate::paths::KeyLayout;
 
 /// Parts uploaded at the same time.
@@ -120,8 +120,10 @@ impl ReplicaClient {
     }
 
     /// The raw object store and key prefix, only for tests that check what
-    /// landed on the server (object metadata) or plant foreign objects.
+    /// landed on the server (object metadata) or plant foreign objects
+    /// (feature `test-support`, enabled by this crate's own tests only).
     /// Everything else goes through the methods of this client.
+    #[cfg(feature = "test-support")]
     #[doc(hidden)]
     pub fn raw_store_for_tests(&self) -> (Arc<dyn ObjectStore>, Path) {
         (Arc::clone(&self.store), self.prefix.clone())
@@ -353,10 +355,6 @@ impl ReplicaClient {
         timestamp: OffsetDateTime,
     ) -> Result<()> {
         let path = local_path(root, &self.prefix, key);
-        let io_error = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| Error::Io { path, source }
-        };
         let file = std::fs::File::options()
             .write(true)
             .open(&path)
@@ -365,7 +363,7 @@ impl ReplicaClient {
             .map_err(io_error(&path))?;
         file.sync_all().map_err(io_error(&path))?;
         if let Some(dir) = path.parent() {
-            crate::restore::fsync_dir(dir)?;
+            fsync_dir(dir)?;
         }
         Ok(())
     }
@@ -377,16 +375,14 @@ impl ReplicaClient {
         Some(local_path(root, &self.prefix, &self.key_of(file)))
     }
 
-    /// Downloads a whole LTX file.
-    pub async fn get_ltx(&self, file: &LtxFileInfo) -> Result<Bytes> {
-        let key = self.key_of(file);
-        let storage_error = |source| Error::Storage {
-            op: "get",
-            key: key.to_string(),
-            error: source,
-        };
-        let result = self.store.get(&key).await.map_err(storage_error)?;
-        result.bytes().await.map_err(storage_error)
+    /// Downloads an LTX file, whole or only `range` (byte offsets, e.g.
+    /// its header).
+    pub async fn get_ltx(&self, file: &LtxFileInfo, range: Option<Range<u64>>) -> Result<Bytes> {
+        let chunks: Vec<Bytes> = self.read_ltx(file, range).await?.try_collect().await?;
+        Ok(match <[Bytes; 1]>::try_from(chunks) {
+            Ok([one]) => one,
+            Err(chunks) => chunks.concat().into(),
+        })
     }
 
     /// Streams a whole LTX file into the local file `dest` (created or
@@ -399,43 +395,24 @@ impl ReplicaClient {
         self.download(&self.key_of(file), dest).await
     }
 
-    /// Streams any object of the replica into the local file `dest`.
-    async fn download(&self, key: &Path, dest: &std::path::Path) -> Result<u64> {
-        use tokio::io::AsyncWriteExt;
-
-        let storage_error = |source| Error::Storage {
-            op: "get",
-            key: key.to_string(),
-            error: source,
-        };
-        let io_error = |source| Error::Io {
-            path: dest.display().to_string(),
-            source,
-        };
-        let mut body = self
-            .store
-            .get(key)
-            .await
-            .map_err(storage_error)?
-            .into_stream();
-        let mut out = tokio::fs::File::create(dest).await.map_err(io_error)?;
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(storage_error)?;
-            out.write_all(&chunk).await.map_err(io_error)?;
-            size += chunk.len() as u64;
-        }
-        out.flush().await.map_err(io_error)?;
-        Ok(size)
-    }
-
-    /// A whole LTX file as a stream of chunks, in order, from one GET.
-    pub(crate) async fn stream_ltx(
+    /// A whole LTX file, or its bytes `range`, as a stream of chunks in
+    /// order from one GET: every read of an LTX file from the store.
+    pub(crate) async fn read_ltx(
         &self,
         file: &LtxFileInfo,
+        range: Option<Range<u64>>,
     ) -> Result<impl futures::Stream<Item = Result<Bytes>> + use<>> {
-        let key = self.key_of(file);
-        let storage_error = move |key: &Path| {
+        self.read(&self.key_of(file), range).await
+    }
+
+    /// Any object of the replica, or its bytes `range`, as a stream of
+    /// chunks from one GET.
+    async fn read(
+        &self,
+        key: &Path,
+        range: Option<Range<u64>>,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes>> + use<>> {
+        let storage_error = |key: &Path| {
             let key = key.to_string();
             move |source| Error::Storage {
                 op: "get",
@@ -443,26 +420,33 @@ impl ReplicaClient {
                 error: source,
             }
         };
+        let options = GetOptions::new().with_range(range);
         let body = self
             .store
-            .get(&key)
+            .get_opts(key, options)
             .await
-            .map_err(storage_error(&key))?
+            .map_err(storage_error(key))?
             .into_stream();
-        Ok(body.map_err(storage_error(&key)))
+        Ok(body.map_err(storage_error(key)))
     }
 
-    /// Downloads `range` (byte offsets) of an LTX file, e.g. its header.
-    pub async fn get_ltx_range(&self, file: &LtxFileInfo, range: Range<u64>) -> Result<Bytes> {
-        let key = self.key_of(file);
-        self.store
-            .get_range(&key, range)
-            .await
-            .map_err(|source| Error::Storage {
-                op: "get",
-                key: key.to_string(),
-                error: source,
-            })
+    /// Streams any object of the replica into the local file `dest`.
+    async fn download(&self, key: &Path, dest: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+
+        let io_error = |source| Error::Io {
+            path: dest.display().to_string(),
+            source,
+        };
+        let mut body = std::pin::pin!(self.read(key, None).await?);
+        let mut out = tokio::fs::File::create(dest).await.map_err(io_error)?;
+        let mut size = 0u64;
+        while let Some(chunk) = body.try_next().await? {
+            out.write_all(&chunk).await.map_err(io_error)?;
+            size += chunk.len() as u64;
+        }
+        out.flush().await.map_err(io_error)?;
+        Ok(size)
     }
 
     /// Deletes LTX files. A file that is already gone counts as deleted

@@ -4,7 +4,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 use stn_ltx::{Header, Writer};
-use stn_replicate::config::{ReplicaConfig, ReplicaKind};
+use stn_replicate::{ReplicaConfig, ReplicaKind};
 pub use stn_testkit::sqlite::{dump, dump_conn, integrity_check};
 pub use stn_testkit::wait_until;
 

@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use stn_replicate::config::{ReplicaConfig, ReplicaKind};
-use stn_replicate::replicator::ReplicationOptions;
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::ReplicationOptions;
+use stn_replicate::{ReplicaConfig, ReplicaKind};
 pub use stn_testkit::sqlite::dump;
 pub use stn_testkit::wait_until;
 

@@ -92,7 +92,9 @@ writer: one rusqlite connection, WAL, synchronous=NORMAL, busy_timeout 5000, one
 sync-interval 1 s, monitor-interval 1 s, everything else default):
 - CPU: utime+stime of the replicator from /proc/<pid>/stat, read at the window's start and end \
 (\"whole life\": read from the zombie after SIGTERM, so start-up snapshot and final sync count).
-- Peak RSS: max VmHWM of /proc/<pid>/status, sampled every 100 ms and before SIGTERM.
+- Peak RSS: max VmHWM of /proc/<pid>/status of the replicator process itself (each tool is \
+started directly, no shell), sampled every 100 ms and before SIGTERM; not `ru_maxrss` of a \
+parent, which Linux carries over from the parent into the child.
 - Objects / bytes written: every distinct `*.ltx` file (path, size, mtime) seen under the replica \
 directory (polled every 100 ms), including files later removed by retention; a file replica's \
 files stand in for object-store PUTs (and copies); bytes exclude a new name hard-linked to a file \
@@ -110,7 +112,10 @@ replica (image made and uploaded); the commits begun after the replicator's star
 - Restore: wall time of `restore -o OUT --integrity-check none file://REPLICA` (Litestream: \
 `-integrity-check none`), MB/s = restored file size / wall time; row counts checked after. \
 From S3: each tool's file replica of C uploaded unchanged to moto (127.0.0.1, S3 key layout \
-`<prefix>/<level %04x>/<min>-<max>.ltx`), then restored from its s3:// URL the same way.";
+`<prefix>/<level %04x>/<min>-<max>.ltx`), then restored from its s3:// URL the same way. \
+Copy+fsync: the preloaded database copied with `std::fs::copy` into a new file on the same \
+disk, then `fsync` of the file and its directory, timed together, just before the restores: the \
+rate a restore that writes the same bytes could reach at best.";
 
 // ---------------------------------------------------------------- workloads
 
@@ -350,6 +355,9 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         );
         paths.insert(tool.name(), (db, replica));
     }
+    // The ceiling for a restore from a file replica: this machine copying
+    // a file of the same size and making it durable, right before the restores.
+    let copy_fsync = copy_fsync_mb_s(&source, &bench.root.path().join("c-copy.sqlite"));
     let _ = std::fs::remove_file(&source);
 
     // Restores: each tool its own replica, then each the other's.
@@ -455,6 +463,15 @@ fn workload_c(bench: &Bench, duration: Duration, megabytes: u64) {
         own_l.1 as f64 / 1048576.0 / own_l.0,
         0,
     );
+    println!(
+        "| C: this machine's copy+fsync of a file of the same size, MB/s (beside the restore MB/s) | {copy_fsync:.0} | {copy_fsync:.0} | |"
+    );
+    row(
+        "C: restore from its own file replica as a share of copy+fsync, %",
+        own_s.1 as f64 / 1048576.0 / own_s.0 / copy_fsync * 100.0,
+        own_l.1 as f64 / 1048576.0 / own_l.0 / copy_fsync * 100.0,
+        0,
+    );
     if let (Some(own_s), Some(own_l)) = (s3_restores.get("stn"), s3_restores.get("litestream")) {
         row(
             "C: restore of its own replica from S3 (moto), wall s",
@@ -500,6 +517,23 @@ impl Bench {
         std::fs::create_dir_all(&dir).expect("create a work dir");
         dir
     }
+}
+
+/// Copies `from` to `to`, fsyncs the copy and its directory and removes it:
+/// MB/s of the whole, what a restore writing the same bytes could reach at best.
+fn copy_fsync_mb_s(from: &std::path::Path, to: &std::path::Path) -> f64 {
+    let started = Instant::now();
+    let bytes = std::fs::copy(from, to).expect("copy the preloaded database");
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .expect("fsync the copy");
+    let dir = to.parent().expect("copy dir");
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .expect("fsync the copy's directory");
+    let secs = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(to);
+    bytes as f64 / 1048576.0 / secs
 }
 
 fn row(what: &str, ours: f64, peer: f64, decimals: usize) {

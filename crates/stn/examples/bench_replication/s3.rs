@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use stn_replicate::config::{ReplicaConfig, ReplicaKind};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{ReplicaConfig, ReplicaKind};
 
 /// moto accepts any key; the tools get it from the environment.
 pub(crate) const ACCESS_KEY: &str = "test";
@@ -69,7 +69,7 @@ pub(crate) fn upload_replica(replica: &Path, prefix: &str) -> Option<(String, Re
 /// temporary files, and the disk is shared.
 pub(crate) fn delete_replica(client: &ReplicaClient) {
     runtime().block_on(async {
-        for level in 0..=stn_replicate::paths::SNAPSHOT_LEVEL {
+        for level in 0..=stn_replicate::SNAPSHOT_LEVEL {
             let files = client
                 .list_ltx(level)
                 .await

@@ -23,26 +23,20 @@ pub async fn run(settings: &Settings, cmd: AgentCommand) -> Result<ExitCode> {
                 .store()
                 .list_agents(env.environment.as_deref())
                 .await?;
-            if json.json {
-                output::json(&agents)?;
-            } else {
-                let rows: Vec<Vec<String>> = agents
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            a.environment.clone(),
-                            a.spec.name.clone(),
-                            a.spec.model.clone().unwrap_or_else(|| "-".to_owned()),
-                            a.spec.tools.len().to_string(),
-                            a.spec.description.clone(),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["ENVIRONMENT", "NAME", "MODEL", "TOOLS", "DESCRIPTION"],
-                    &rows,
-                );
-            }
+            output::list(
+                json.json,
+                &agents,
+                &["ENVIRONMENT", "NAME", "MODEL", "TOOLS", "DESCRIPTION"],
+                |a| {
+                    vec![
+                        a.environment.clone(),
+                        a.spec.name.clone(),
+                        a.spec.model.clone().unwrap_or_else(|| "-".to_owned()),
+                        a.spec.tools.len().to_string(),
+                        a.spec.description.clone(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Show { name, env, json } => {

@@ -123,20 +123,19 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> Result<ExitCode> {
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            if json.json {
-                output::json(&report)?;
-            } else {
-                let rows: Vec<Vec<String>> = report
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.table.clone(),
-                            t.source_rows.to_string(),
-                            t.destination_rows.to_string(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["TABLE", "SOURCE ROWS", "COPIED ROWS"], &rows);
+            output::list(
+                json.json,
+                &report,
+                &["TABLE", "SOURCE ROWS", "COPIED ROWS"],
+                |t| {
+                    vec![
+                        t.table.clone(),
+                        t.source_rows.to_string(),
+                        t.destination_rows.to_string(),
+                    ]
+                },
+            )?;
+            if !json.json {
                 println!("copied {} to {}: every table verified", src.url(), dst);
             }
             Ok(ExitCode::SUCCESS)

@@ -23,22 +23,19 @@ pub async fn run(settings: &Settings, cmd: EnvCommand) -> Result<ExitCode> {
         }
         EnvCommand::List { json } => {
             let envs = station.store().list_environments().await?;
-            if json.json {
-                output::json(&envs)?;
-            } else {
-                let rows: Vec<Vec<String>> = envs
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.name.clone(),
-                            e.agent_count.to_string(),
-                            e.mcp_server_count.to_string(),
-                            e.description.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["NAME", "AGENTS", "MCP SERVERS", "DESCRIPTION"], &rows);
-            }
+            output::list(
+                json.json,
+                &envs,
+                &["NAME", "AGENTS", "MCP SERVERS", "DESCRIPTION"],
+                |e| {
+                    vec![
+                        e.name.clone(),
+                        e.agent_count.to_string(),
+                        e.mcp_server_count.to_string(),
+                        e.description.clone().unwrap_or_default(),
+                    ]
+                },
+            )?;
         }
         EnvCommand::Delete { name, yes } => {
             let env = station.store().environment(&name).await?;

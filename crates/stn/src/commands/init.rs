@@ -67,7 +67,7 @@ fn write_replication_config(settings: &Settings) -> Result<()> {
         println!("{} exists; left as it is", path.display());
         return Ok(());
     }
-    let text = stn_replicate::config::init_config_text(&db_path.display().to_string());
+    let text = stn_replicate::init_config_text(&db_path.display().to_string());
     stn_core::files::write_private(&path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(

@@ -36,31 +36,25 @@ pub async fn run(settings: &Settings, cmd: McpCommand) -> Result<ExitCode> {
                     server
                 })
                 .collect();
-            if json.json {
-                output::json(&servers)?;
-            } else {
-                let rows: Vec<Vec<String>> = servers
-                    .iter()
-                    .map(|s| {
-                        let target = match (&s.spec.command, &s.spec.url) {
-                            (Some(cmd), _) => format!("{cmd} {}", s.spec.args.join(" ")),
-                            (None, Some(url)) => url.clone(),
-                            (None, None) => String::new(),
-                        };
-                        vec![
-                            s.environment.clone(),
-                            s.spec.name.clone(),
-                            s.config_name.clone().unwrap_or_default(),
-                            s.tools.len().to_string(),
-                            target.trim().to_owned(),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["ENVIRONMENT", "NAME", "CONFIG", "TOOLS", "COMMAND/URL"],
-                    &rows,
-                );
-            }
+            output::list(
+                json.json,
+                &servers,
+                &["ENVIRONMENT", "NAME", "CONFIG", "TOOLS", "COMMAND/URL"],
+                |s| {
+                    let target = match (&s.spec.command, &s.spec.url) {
+                        (Some(cmd), _) => format!("{cmd} {}", s.spec.args.join(" ")),
+                        (None, Some(url)) => url.clone(),
+                        (None, None) => String::new(),
+                    };
+                    vec![
+                        s.environment.clone(),
+                        s.spec.name.clone(),
+                        s.config_name.clone().unwrap_or_default(),
+                        s.tools.len().to_string(),
+                        target.trim().to_owned(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         McpCommand::Remove { name, env } => {

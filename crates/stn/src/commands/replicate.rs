@@ -7,11 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::replicator::{
-    Durability, ReplicaWaiter, ReplicationOptions, Replicator, ReplicatorHandle,
-};
-use stn_replicate::restore::{IntegrityCheck, RestoreOptions, restore};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{Durability, ReplicaWaiter, ReplicationOptions, Replicator, ReplicatorHandle};
+use stn_replicate::{IntegrityCheck, RestoreOptions, restore};
 
 use crate::cli::ReplicateArgs;
 use crate::replication;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::restore::{
+use stn_replicate::{
     IntegrityCheck, RestoreOptions, RestoreOutcome, RestoreProgress, list_files, restore,
 };
 
@@ -63,7 +63,7 @@ pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> Result<ExitC
                 report(&outcome, &output, client.url());
                 return Ok(ExitCode::SUCCESS);
             }
-            Err(e @ stn_replicate::error::Error::NoBackup { .. }) if replicas.len() > 1 => {
+            Err(e @ stn_replicate::Error::NoBackup { .. }) if replicas.len() > 1 => {
                 last_error = Some(e)
             }
             Err(e) => return Err(e.into()),
@@ -139,7 +139,7 @@ pub async fn run_ltx(settings: &Settings, args: LtxArgs) -> Result<ExitCode> {
         let files = list_files(&client, level).await?;
         listing.push((client.url().to_owned(), files));
     }
-    let created = |f: &stn_replicate::storage::LtxFileInfo| {
+    let created = |f: &stn_replicate::LtxFileInfo| {
         f.last_modified
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()

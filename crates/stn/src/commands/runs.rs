@@ -38,27 +38,21 @@ pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 limit,
             };
             let runs = station.store().list_runs(&filter).await?;
-            if json.json {
-                output::json(&runs)?;
-            } else {
-                let rows: Vec<Vec<String>> = runs
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.to_string(),
-                            r.environment.clone(),
-                            r.agent.clone(),
-                            r.status.as_str().to_owned(),
-                            r.started_at.clone(),
-                            r.task.chars().take(60).collect(),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["ID", "ENVIRONMENT", "AGENT", "STATUS", "STARTED", "TASK"],
-                    &rows,
-                );
-            }
+            output::list(
+                json.json,
+                &runs,
+                &["ID", "ENVIRONMENT", "AGENT", "STATUS", "STARTED", "TASK"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.environment.clone(),
+                        r.agent.clone(),
+                        r.status.as_str().to_owned(),
+                        r.started_at.clone(),
+                        r.task.chars().take(60).collect(),
+                    ]
+                },
+            )?;
         }
         RunsCommand::Show { id, follow, json } => {
             let run = if follow {

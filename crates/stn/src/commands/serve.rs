@@ -14,8 +14,8 @@ use stn_core::bundle::{self, BundleSource};
 use stn_core::config::Settings;
 use stn_core::{Layout, Station};
 use stn_db::{CommitHook, Database, OpenOptions};
-use stn_replicate::replicator::{Durability, ReplicaWaiter, ReplicationOptions, Replicator};
-use stn_replicate::storage::ReplicaClient;
+use stn_replicate::ReplicaClient;
+use stn_replicate::{Durability, ReplicaWaiter, ReplicationOptions, Replicator};
 use stn_server::{AllowedHosts, Limits, ServeOptions};
 
 use crate::cli::ServeArgs;

@@ -21,22 +21,19 @@ pub async fn run_user(settings: &Settings, cmd: UserCommand) -> Result<ExitCode>
         }
         UserCommand::List { json } => {
             let users = station.store().list_users().await?;
-            if json.json {
-                output::json(&users)?;
-            } else {
-                let rows: Vec<Vec<String>> = users
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.user.username.clone(),
-                            if u.user.is_admin { "yes" } else { "no" }.to_owned(),
-                            u.api_keys.to_string(),
-                            u.user.created_at.clone(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["NAME", "ADMIN", "API KEYS", "CREATED"], &rows);
-            }
+            output::list(
+                json.json,
+                &users,
+                &["NAME", "ADMIN", "API KEYS", "CREATED"],
+                |u| {
+                    vec![
+                        u.user.username.clone(),
+                        if u.user.is_admin { "yes" } else { "no" }.to_owned(),
+                        u.api_keys.to_string(),
+                        u.user.created_at.clone(),
+                    ]
+                },
+            )?;
         }
         UserCommand::Delete { name, yes } => {
             // Named first, so a typo is "not found" rather than a question.
@@ -75,27 +72,21 @@ pub async fn run_apikey(settings: &Settings, cmd: ApikeyCommand) -> Result<ExitC
         }
         ApikeyCommand::List { json } => {
             let keys = station.store().list_api_keys().await?;
-            if json.json {
-                output::json(&keys)?;
-            } else {
-                let rows: Vec<Vec<String>> = keys
-                    .iter()
-                    .map(|k| {
-                        vec![
-                            k.id.to_string(),
-                            k.name.clone(),
-                            k.user.clone(),
-                            k.prefix.clone(),
-                            k.created_at.clone(),
-                            k.revoked_at.clone().unwrap_or_else(|| "-".to_owned()),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["ID", "NAME", "USER", "PREFIX", "CREATED", "REVOKED"],
-                    &rows,
-                );
-            }
+            output::list(
+                json.json,
+                &keys,
+                &["ID", "NAME", "USER", "PREFIX", "CREATED", "REVOKED"],
+                |k| {
+                    vec![
+                        k.id.to_string(),
+                        k.name.clone(),
+                        k.user.clone(),
+                        k.prefix.clone(),
+                        k.created_at.clone(),
+                        k.revoked_at.clone().unwrap_or_else(|| "-".to_owned()),
+                    ]
+                },
+            )?;
         }
         ApikeyCommand::Revoke { prefix } => {
             station.store().revoke_api_key(&prefix).await?;

@@ -108,7 +108,7 @@ fn choice(database_flag: Option<String>, args: &DeployArgs) -> Result<Option<Cho
     if let Some(url) = &p.replica {
         // Parsed now, so a typo fails before anything is written; credentials
         // may exist only where the deployment runs, so no client is built.
-        stn_replicate::config::ReplicaConfig::from_url(url)?;
+        stn_replicate::ReplicaConfig::from_url(url)?;
         return Ok(Some(Choice::Replica { url: url.clone() }));
     }
     if let Some(spec) = &p.provision {

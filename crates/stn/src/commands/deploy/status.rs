@@ -135,17 +135,15 @@ pub fn status(settings: &Settings, json: bool) -> Result<ExitCode> {
             None => half_made_row(d),
         })
         .collect();
-    if json {
-        crate::output::json(&rows)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if rows.is_empty() {
+    if rows.is_empty() && !json {
         println!("no deployments (make one with `stn deploy ENV --target local --replica URL`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
+    crate::output::list(
+        json,
+        &rows,
+        &["NAME", "ENV", "TARGET", "PERSISTENCE", "STATUS", "WHERE"],
+        |r| {
             vec![
                 r.name.clone(),
                 r.environment.clone(),
@@ -157,12 +155,8 @@ pub fn status(settings: &Settings, json: bool) -> Result<ExitCode> {
                     .or_else(|| r.output_dir.clone())
                     .unwrap_or_default(),
             ]
-        })
-        .collect();
-    crate::output::table(
-        &["NAME", "ENV", "TARGET", "PERSISTENCE", "STATUS", "WHERE"],
-        &table,
-    );
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -24,9 +24,10 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
+use super::options::{RestoreOptions, RestoreOutcome, RestoreProgress};
+use super::output::{self, blocking};
 use crate::error::{Error, Result};
-use crate::restore::output::{self, blocking, io_error, with_suffix};
-use crate::restore::{RestoreOptions, RestoreOutcome, RestoreProgress};
+use crate::fs::{io_error, remove_dir_if_exists, remove_if_exists, with_suffix};
 use crate::storage::ReplicaClient;
 
 use lz4_flex::frame::FrameDecoder;
@@ -99,13 +100,13 @@ pub(crate) async fn restore(
 
     let tmp = output::prepare(&options.output)?;
     let staging = with_suffix(&options.output, ".tmp-v3");
-    output::remove_dir_if_exists(&staging)?;
+    remove_dir_if_exists(&staging)?;
     std::fs::create_dir(&staging).map_err(io_error(&staging))?;
     let result = match apply(client, &plan, options, &staging, &tmp).await {
         Ok(()) => output::finish(&tmp, options).await,
         Err(err) => Err(err),
     };
-    let cleanup = output::remove_dir_if_exists(&staging);
+    let cleanup = remove_dir_if_exists(&staging);
     if let Err(err) = result {
         output::discard(&tmp, &err);
         return Err(err);
@@ -305,8 +306,8 @@ fn replay(work: &[(Object, PathBuf)], db: &FsPath, url: &str) -> Result<()> {
     decompress_into(snapshot, snapshot_path, db, false)?;
     let wal_path = with_suffix(db, "-wal");
     for wal in segments.chunk_by(|(a, _), (b, _)| a.index == b.index) {
-        output::remove_if_exists(&wal_path)?;
-        output::remove_if_exists(&with_suffix(db, "-shm"))?;
+        remove_if_exists(&wal_path)?;
+        remove_if_exists(&with_suffix(db, "-shm"))?;
         let mut length = 0;
         for (segment, path) in wal {
             if segment_offset(segment) != length {
@@ -401,8 +402,8 @@ fn checkpoint(db: &FsPath, wal_path: &FsPath, length: u64, first_key: &str) -> R
             "SQLite replayed {checkpointed} of {frames} WAL frames (busy={busy}, log={log}): a segment of this WAL is damaged"
         )));
     }
-    output::remove_if_exists(wal_path)?;
-    output::remove_if_exists(&with_suffix(db, "-shm"))
+    remove_if_exists(wal_path)?;
+    remove_if_exists(&with_suffix(db, "-shm"))
 }
 
 #[cfg(test)]
