@@ -924,6 +924,9 @@ async fn a_run_s_steps_come_in_pages_of_bounded_size() -> TestResult {
             child_run_id: None,
             started_at: "2026-12-07T00:00:00.000Z".to_owned(),
             duration_ms: 1,
+            state: stn_core::model::StepState::Finished,
+            call_id: None,
+            server: None,
         };
         server.station.store().append_run_step(&step).await?;
     }

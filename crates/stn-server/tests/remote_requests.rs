@@ -182,6 +182,9 @@ async fn a_step_write_is_one_request() -> TestResult {
         child_run_id: None,
         started_at: "2026-12-07T00:00:00.000Z".to_owned(),
         duration_ms: 5,
+        state: stn_core::model::StepState::Finished,
+        call_id: None,
+        server: None,
     };
     let (requests, written) = server.requests_of(store.append_run_step(&step)).await;
     written?;

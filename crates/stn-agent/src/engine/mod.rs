@@ -463,7 +463,10 @@ impl Engine {
         };
         let mut step = started.step(kind, &call.name);
         step.input = Some(call.arguments.clone());
-        step.output = Some(tool_result::for_storage(text, &self.inner.options.tool_results));
+        step.output = Some(tool_result::for_storage(
+            text,
+            &self.inner.options.tool_results,
+        ));
         step.is_error = is_error;
         step.child_run_id = child_run_id;
         step.call_id = Some(call.id.clone());
