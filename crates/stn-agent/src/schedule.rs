@@ -8,7 +8,6 @@
 //! twice. Slots missed while no server ran collapse into one run at start.
 
 use std::collections::HashSet;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -24,10 +23,7 @@ use crate::manager::RunManager;
 /// How often due schedules are looked for.
 const TICK: Duration = Duration::from_millis(250);
 
-/// Parses a 5-field (minute first) or 6-field (seconds first) cron expression.
-pub fn parse(expr: &str) -> Result<Cron, String> {
-    Cron::from_str(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
-}
+pub use stn_core::agent_check::parse_cron as parse;
 
 /// The first slot of `cron` strictly after `after`.
 pub fn next_after(cron: &Cron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
