@@ -212,7 +212,7 @@ mod tests {
         let lines = table_lines(&["NAME", "STATUS"], &rows);
         // The second column starts at the same terminal column on every line.
         let at = |line: &str| {
-            let start = line.rfind(|c: char| c == ' ').unwrap() + 1;
+            let start = line.rfind(' ').unwrap() + 1;
             line[..start].width()
         };
         assert_eq!(at(&lines[1]), at(&lines[0]), "{lines:#?}");
