@@ -1,33 +1,17 @@
 //! Tool names: how agents and MCP tools are named to a model and to MCP clients.
 
-/// Go's normalization of an agent name for a tool name: lowercase, every
-/// character other than a letter or digit becomes `_`, runs of `_` collapse,
-/// and leading or trailing `_` go. The Go original kept non-ASCII letters,
-/// which model APIs reject in tool names (`^[a-zA-Z0-9_-]{1,64}$`); here they
-/// become `_` too.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars().flat_map(char::to_lowercase) {
-        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
-        if c == '_' && (out.is_empty() || out.ends_with('_')) {
-            continue;
-        }
-        out.push(c);
-    }
-    while out.ends_with('_') {
-        out.pop();
-    }
-    out
-}
+pub use stn_core::names::normalize;
+use stn_core::names::tool_body;
 
-/// The tool through which a parent agent calls a sub-agent: `__agent_<name>`.
+/// The tool through which a parent agent calls a sub-agent: `__agent_<name>`
+/// (see [`tool_body`]: unique per name and at most 64 characters).
 pub fn sub_agent_tool(agent: &str) -> String {
-    format!("__agent_{}", normalize(agent))
+    format!("__agent_{}", tool_body(agent))
 }
 
 /// The tool through which an MCP client calls an agent: `agent_<name>`.
 pub fn served_agent_tool(agent: &str) -> String {
-    format!("agent_{}", normalize(agent))
+    format!("agent_{}", tool_body(agent))
 }
 
 /// The MCP tool an agent's `tools:` entry names: Go's `__read_file` spelling
@@ -41,13 +25,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalizes_like_go() {
-        assert_eq!(normalize("Code Reviewer"), "code_reviewer");
-        assert_eq!(normalize("--A.b!!c--"), "a_b_c");
-        assert_eq!(normalize("x (v2)"), "x_v2");
-        assert_eq!(normalize("café"), "caf");
+    fn names_like_go_for_ascii_names() {
         assert_eq!(sub_agent_tool("File Reader"), "__agent_file_reader");
         assert_eq!(served_agent_tool("file-reader"), "agent_file_reader");
+    }
+
+    #[test]
+    fn different_names_give_different_valid_tools() {
+        let valid = |t: &str| {
+            t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        let long = "x".repeat(120);
+        let names = ["агент", "エージェント", long.as_str()];
+        for name in names {
+            for tool in [sub_agent_tool(name), served_agent_tool(name)] {
+                assert!(valid(&tool), "`{tool}` for `{name}`");
+            }
+        }
+        assert_ne!(
+            served_agent_tool("агент"),
+            served_agent_tool("エージェント")
+        );
+        assert_ne!(
+            served_agent_tool(&long),
+            served_agent_tool(&"x".repeat(121))
+        );
     }
 
     #[test]

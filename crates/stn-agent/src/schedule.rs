@@ -16,7 +16,6 @@
 //! request.
 
 use std::collections::HashSet;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -33,10 +32,7 @@ use crate::manager::RunManager;
 /// changed meanwhile gets its first slot planned at the next look.
 pub const IDLE_POLL: Duration = Duration::from_secs(10);
 
-/// Parses a 5-field (minute first) or 6-field (seconds first) cron expression.
-pub fn parse(expr: &str) -> Result<Cron, String> {
-    Cron::from_str(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
-}
+pub use stn_core::agent_check::parse_cron as parse;
 
 /// The first slot of `cron` strictly after `after`.
 pub fn next_after(cron: &Cron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {

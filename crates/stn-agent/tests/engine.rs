@@ -112,10 +112,8 @@ async fn a_filesystem_tool_and_a_sub_agent_run_with_every_step_recorded() {
 #[tokio::test]
 async fn bad_input_fails_the_run_with_a_clear_error() {
     let world = World::new().await;
-    world.prompt(
-        "broken",
-        "---\nmax_steps: 2\n---\n{{#if userInput}}unclosed\n",
-    );
+    // A prompt that is not valid Handlebars no longer gets this far: sync
+    // refuses it (stn-core's `validation` tests).
     world.prompt(
         "unknown tool",
         "---\ntools: [\"__no_such_tool\"]\n---\n{{userInput}}\n",
@@ -131,17 +129,6 @@ async fn bad_input_fails_the_run_with_a_clear_error() {
     );
     world.prompt("plain", "---\nmax_steps: 2\n---\n{{userInput}}\n");
     world.sync().await;
-
-    let broken = world.run("broken", "x").await;
-    assert_eq!(broken.status, RunStatus::Failed);
-    assert!(
-        broken
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("prompt of agent `broken` does not render"),
-        "{broken:?}"
-    );
 
     let typed = world.run("typed", "x").await;
     assert!(

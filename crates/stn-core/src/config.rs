@@ -98,6 +98,10 @@ pub struct ConfigFile {
     /// Most bytes of one tool result kept in the run's step (default 1 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_stored_tool_result_bytes: Option<usize>,
+    /// Seconds an MCP server may take to start and answer `initialize`
+    /// (`STN_MCP_START_TIMEOUT` wins); a first `npx -y`/`uvx` start downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_start_timeout: Option<u64>,
 }
 
 impl ConfigFile {
@@ -190,7 +194,13 @@ pub struct Settings {
     pub database_source: UrlSource,
     /// Deadlines for a remote database (`STN_DB_CONNECT_TIMEOUT`, `STN_DB_TIMEOUT`).
     pub remote_timeouts: RemoteTimeouts,
+    /// How long an MCP server may take to start (`STN_MCP_START_TIMEOUT`,
+    /// else config.yaml's `mcp_start_timeout`); `None`: the MCP client's default.
+    pub mcp_start_timeout: Option<std::time::Duration>,
 }
+
+/// The variable that overrides config.yaml's `mcp_start_timeout` (seconds).
+pub const MCP_START_TIMEOUT_VAR: &str = "STN_MCP_START_TIMEOUT";
 
 impl Settings {
     /// Resolves settings from flags, the environment (`env`) and `config.yaml`.
@@ -229,12 +239,20 @@ impl Settings {
             connect: seconds_var(env, RemoteTimeouts::CONNECT_VAR)?.unwrap_or(defaults.connect),
             request: seconds_var(env, RemoteTimeouts::REQUEST_VAR)?.unwrap_or(defaults.request),
         };
+        let mcp_start_timeout = match seconds_var(env, MCP_START_TIMEOUT_VAR)? {
+            Some(timeout) => Some(timeout),
+            None => file
+                .mcp_start_timeout
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs),
+        };
         Ok(Self {
             config_dir,
             file,
             database,
             database_source,
             remote_timeouts,
+            mcp_start_timeout,
         })
     }
 

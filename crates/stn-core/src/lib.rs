@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agent_check;
 pub mod bundle;
 pub mod config;
 pub mod copy;
@@ -16,6 +17,7 @@ pub mod go_import;
 pub mod layout;
 pub mod migrations;
 pub mod model;
+pub mod names;
 pub mod redact;
 pub mod station;
 pub mod store;

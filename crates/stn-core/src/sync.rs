@@ -35,6 +35,10 @@ pub struct SyncReport {
     pub mcp_tools: BTreeMap<String, McpToolsChange>,
     /// Files that could not be loaded, with the reason. The rest was still applied.
     pub errors: Vec<String>,
+    /// Files that were loaded but hold something ignored (a `metadata.name`
+    /// that is not the file name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SyncReport {
@@ -172,7 +176,16 @@ impl Station {
                 .map_err(|e| CoreError::io(&path, e))
                 .and_then(|text| Ok(parse_prompt(&text, name)?))
             {
-                Ok(file) => specs.push(file.spec),
+                Ok(file) => {
+                    if let Some(other) = file.ignored_name() {
+                        report.warnings.push(format!(
+                            "{}: `metadata.name` is `{other}` but the file name makes the agent `{name}`; \
+                             the file name wins (rename the file to rename the agent, or fix metadata.name)",
+                            path.display()
+                        ));
+                    }
+                    specs.push(file.spec);
+                }
                 Err(e) => report.errors.push(located(&path.display().to_string(), &e)),
             }
         }
@@ -181,11 +194,13 @@ impl Station {
                 Ok(change) => {
                     report.agents.insert(spec.name.clone(), change);
                 }
-                Err(e @ (CoreError::Invalid(_) | CoreError::NotFound { .. })) => {
+                // Only a database failure stops the sync; a bad file (an
+                // invalid name, a lookalike, a bad field) is its own error.
+                Err(e @ CoreError::Db(_)) => return Err(e),
+                Err(e) => {
                     let path = layout.agent_file(env, &spec.name);
                     report.errors.push(format!("{}: {e}", path.display()));
                 }
-                Err(e) => return Err(e),
             }
         }
         for agent in self.store().list_agents(Some(env)).await? {

@@ -19,10 +19,6 @@ use crate::pidfile::Registry;
 use crate::process::{self, StdioChild};
 use crate::types::{ServerSpec, ToolInfo, ToolOutput, Transport};
 
-/// How long a server that wrote non-JSON to stdout still has to answer the
-/// handshake: some print a banner first and then work.
-const GARBAGE_GRACE: Duration = Duration::from_secs(2);
-
 /// One-shot discovery for `stn sync`: starts the server, initializes, lists
 /// every page of its tools and stops it again (a stdio server's whole
 /// process group is gone when this returns). `timeout` bounds the start and
@@ -65,14 +61,12 @@ impl Connection {
                     &spec.name,
                     client_info().serve((spawned.stdout, spawned.stdin)),
                 );
-                let garbage = async {
-                    child.diagnostics.garbage().await;
-                    tokio::time::sleep(GARBAGE_GRACE).await;
-                };
+                // Lines that are not JSON-RPC (a banner, a log line) are
+                // left out of the stream and logged; only the start-up
+                // timeout or an exit ends the wait.
                 let outcome = tokio::select! {
                     started = tokio::time::timeout(timeout, start) => started.unwrap_or_else(|_| Err(no_answer())),
                     _ = child.exited() => Err(String::new()),
-                    () = garbage => Err("no answer to `initialize`".to_owned()),
                 };
                 match outcome {
                     Ok((service, tools)) => Ok(Connection {

@@ -24,6 +24,6 @@ mod types;
 pub use client::discover;
 pub use error::McpError;
 pub use pidfile::reap_orphans;
-pub use pool::{Pool, PoolOptions};
+pub use pool::{DEFAULT_START_TIMEOUT, Pool, PoolOptions};
 pub use server::{ToolProvider, http_router, http_router_for_hosts, serve_stdio};
 pub use types::{DEFAULT_CALL_TIMEOUT, ServerSpec, ToolInfo, ToolOutput, Transport};

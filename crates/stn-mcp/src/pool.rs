@@ -11,6 +11,11 @@ use crate::error::McpError;
 use crate::pidfile::Registry;
 use crate::types::{ServerSpec, ToolInfo, ToolOutput};
 
+/// How long a server may take to start by default: a first `npx -y` or
+/// `uvx` start downloads the package, and several servers starting at once
+/// on a loaded machine share it.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How a [`Pool`] starts servers.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -25,8 +30,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             pid_dir: None,
-            // `npx -y` may download the package on first start.
-            start_timeout: Duration::from_secs(30),
+            start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
 }

@@ -34,7 +34,6 @@ pub(crate) struct Diagnostics {
     hidden: Vec<String>,
     stderr: Mutex<VecDeque<String>>,
     garbage: Mutex<Vec<String>>,
-    garbage_seen: tokio::sync::Notify,
 }
 
 impl Diagnostics {
@@ -65,19 +64,18 @@ impl Diagnostics {
         tail.push_back(clip(line));
     }
 
-    fn push_garbage(&self, line: &str) {
+    /// A line on stdout that is not JSON-RPC: logged (the first few at warn,
+    /// as they are often why a server misbehaves; then at debug) and kept for
+    /// an error message.
+    fn push_garbage(&self, server: &str, line: &str) {
         let mut garbage = self.garbage.lock().unwrap_or_else(|e| e.into_inner());
+        let line = clip(line);
         if garbage.len() < GARBAGE_LINES {
-            garbage.push(clip(line));
+            tracing::warn!(server, line = %line, "MCP server wrote a non-JSON-RPC line to stdout; ignored");
+            garbage.push(line);
+        } else {
+            tracing::debug!(server, line = %line, "MCP server wrote a non-JSON-RPC line to stdout; ignored");
         }
-        drop(garbage);
-        self.garbage_seen.notify_waiters();
-        self.garbage_seen.notify_one();
-    }
-
-    /// Resolves once the server wrote something that is not JSON-RPC to stdout.
-    pub(crate) async fn garbage(&self) {
-        self.garbage_seen.notified().await;
     }
 
     /// "stdout was not JSON-RPC: `…`; stderr: a | b" (empty when nothing to say).
@@ -214,7 +212,12 @@ pub(crate) fn spawn(
         child.stderr.take().expect("stderr is piped"),
     );
     let (protocol_end, filter_end) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(filter_stdout(stdout, filter_end, diagnostics.clone()));
+    tokio::spawn(filter_stdout(
+        server.to_owned(),
+        stdout,
+        filter_end,
+        diagnostics.clone(),
+    ));
     let name = server.to_owned();
     let tail = diagnostics.clone();
     tokio::spawn(async move {
@@ -249,9 +252,15 @@ pub(crate) fn spawn(
     })
 }
 
-/// Copies JSON lines from the server's stdout to the protocol stream and
-/// keeps the others for the error message (the SDKs skip them silently).
-async fn filter_stdout(stdout: ChildStdout, mut out: DuplexStream, diagnostics: Arc<Diagnostics>) {
+/// Copies JSON-RPC lines from the server's stdout to the protocol stream and
+/// takes the others out (a banner, a log line, JSON that is not JSON-RPC):
+/// rmcp's stdio transport would fail the session on them.
+async fn filter_stdout(
+    server: String,
+    stdout: ChildStdout,
+    mut out: DuplexStream,
+    diagnostics: Arc<Diagnostics>,
+) {
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     loop {
@@ -260,20 +269,32 @@ async fn filter_stdout(stdout: ChildStdout, mut out: DuplexStream, diagnostics: 
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let first = line.iter().find(|b| !b.is_ascii_whitespace());
-        match first {
-            None => continue,
-            Some(b'{') | Some(b'[') => {
-                if out.write_all(&line).await.is_err() {
-                    break;
-                }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if is_json_rpc(&line) {
+            if out.write_all(&line).await.is_err() {
+                break;
             }
-            Some(_) => {
-                diagnostics.push_garbage(&diagnostics.masked(&String::from_utf8_lossy(&line)))
-            }
+        } else {
+            diagnostics.push_garbage(
+                &server,
+                &diagnostics.masked(&String::from_utf8_lossy(&line)),
+            );
         }
     }
     let _ = out.shutdown().await;
+}
+
+/// A JSON-RPC 2.0 message or batch: `{"jsonrpc": "2.0", …}` or a list of them.
+fn is_json_rpc(line: &[u8]) -> bool {
+    let is_message =
+        |v: &serde_json::Value| v.get("jsonrpc").and_then(|v| v.as_str()) == Some("2.0");
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Array(items)) => !items.is_empty() && items.iter().all(is_message),
+        Ok(value) => is_message(&value),
+        Err(_) => false,
+    }
 }
 
 impl StdioChild {

@@ -577,6 +577,16 @@ pub enum McpCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// List the tools each MCP server offers, with descriptions (as recorded by `stn sync`).
+    Tools {
+        #[command(flatten)]
+        env: EnvFilter,
+        /// Only this server.
+        #[arg(long)]
+        server: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Remove an MCP config file and its servers.
     Remove {
         /// Config name (the file without .json).
@@ -626,9 +636,10 @@ pub struct SyncArgs {
     /// Do not start the MCP servers to record their tools (offline sync).
     #[arg(long)]
     pub no_discover: bool,
-    /// Seconds one MCP server may take to start and list its tools.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub discover_timeout: u64,
+    /// Seconds one MCP server may take to start and list its tools
+    /// [default: config.yaml's `mcp_start_timeout` or STN_MCP_START_TIMEOUT, else 60].
+    #[arg(long, value_name = "SECS")]
+    pub discover_timeout: Option<u64>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -658,6 +669,27 @@ pub enum RunsCommand {
         /// Keep printing steps as they happen until the run ends.
         #[arg(short, long)]
         follow: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete runs with their steps and logs (not runs still queued or running).
+    Delete {
+        /// Run ids.
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<i64>,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Run a run's agent again with the same task and variables, in this process.
+    Rerun {
+        id: i64,
+        /// Stop the run after this many seconds (status `timeout`).
+        #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+        timeout: u64,
+        /// Print the finished run with its steps as JSON instead of a live transcript.
         #[command(flatten)]
         json: JsonFlag,
     },

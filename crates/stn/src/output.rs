@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::io::IsTerminal as _;
 
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr as _;
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
@@ -65,30 +66,61 @@ pub fn list<T: Serialize>(
     Ok(())
 }
 
-/// Prints rows as a table with a header, columns padded to the widest cell.
-/// Cells go through [`text`].
+/// Prints rows as a table with a header, columns padded to the widest cell
+/// as a terminal shows it (a CJK character takes two columns). Cells go
+/// through [`text`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    for line in table_lines(header, rows) {
+        println!("{line}");
+    }
+}
+
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|row| row.iter().map(|cell| text(cell).into_owned()).collect())
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.width()))))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        padded.join("  ").trim_end().to_owned()
     };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+    let mut lines = vec![line(header.to_vec())];
+    lines.extend(
+        rows.iter()
+            .map(|row| line(row.iter().map(String::as_str).collect())),
+    );
+    lines
+}
+
+/// The first line of `text`, cut to `max` characters; `…` marks what was left out.
+pub fn shorten(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let line = text.lines().next().unwrap_or_default().trim_end();
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None if text.lines().nth(1).is_some() => format!("{line} …"),
+        None => line.to_owned(),
+    }
+}
+
+/// "1 tool call", "2 tool calls": `n` and the noun in agreement (nouns
+/// that take an `s`).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -238,6 +270,29 @@ mod tests {
             let hint = hint(&error).unwrap_or_default();
             assert!(hint.contains(expected), "{error:#}: hint {hint:?}");
         }
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1u32, "tool call"), "1 tool call");
+        assert_eq!(count(0u32, "tool call"), "0 tool calls");
+        assert_eq!(count(2u32, "model turn"), "2 model turns");
+    }
+
+    #[test]
+    fn columns_line_up_after_wide_characters() {
+        let rows = vec![
+            vec!["エージェント".to_owned(), "ok".to_owned()],
+            vec!["agent".to_owned(), "ok".to_owned()],
+        ];
+        let lines = table_lines(&["NAME", "STATUS"], &rows);
+        // The second column starts at the same terminal column on every line.
+        let at = |line: &str| {
+            let start = line.rfind(' ').unwrap() + 1;
+            line[..start].width()
+        };
+        assert_eq!(at(&lines[1]), at(&lines[0]), "{lines:#?}");
+        assert_eq!(at(&lines[2]), at(&lines[0]), "{lines:#?}");
     }
 
     #[test]

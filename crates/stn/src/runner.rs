@@ -54,7 +54,9 @@ pub fn engine(settings: &Settings, station: Station, mut options: EngineOptions)
     }
     let pool = Pool::with_options(PoolOptions {
         pid_dir: Some(pid_dir),
-        ..PoolOptions::default()
+        start_timeout: settings
+            .mcp_start_timeout
+            .unwrap_or(stn_mcp::DEFAULT_START_TIMEOUT),
     });
     Ok(Engine::new(station, pool, Models::new(resolve), options))
 }

@@ -103,8 +103,9 @@ pub fn print_end(run: &Run) {
             .unwrap_or_default()
     );
     println!(
-        "steps:     {} model turns, {} tool calls",
-        run.steps_taken, run.tools_used
+        "steps:     {}, {}",
+        crate::output::count(run.steps_taken.max(0) as u64, "model turn"),
+        crate::output::count(run.tools_used.max(0) as u64, "tool call")
     );
     println!(
         "model:     {}",

@@ -36,6 +36,8 @@ pub struct PromptFile {
     /// (`metadata`, `input`, `output`, `cloudshipai`, `schedule`) keep only their other keys
     /// here, and parsing has checked that they are mappings.
     extra: Mapping,
+    /// `metadata.name` as written, when it is not the file stem (the stem wins).
+    other_name: Option<String>,
 }
 
 impl PromptFile {
@@ -44,6 +46,7 @@ impl PromptFile {
         PromptFile {
             spec,
             extra: Mapping::new(),
+            other_name: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl PromptFile {
         PromptFile {
             spec,
             extra: self.extra,
+            other_name: self.other_name,
         }
     }
 
@@ -59,6 +63,12 @@ impl PromptFile {
     /// `sandbox`, which the executor reads at run time.
     pub fn extra(&self) -> &Mapping {
         &self.extra
+    }
+
+    /// A `metadata.name` that differs from the file name: the file name is
+    /// the agent's name, so this one is ignored, and sync says so.
+    pub fn ignored_name(&self) -> Option<&str> {
+        self.other_name.as_deref()
     }
 }
 
@@ -79,8 +89,10 @@ pub fn parse_prompt(text: &str, file_stem: &str) -> Result<PromptFile, FileError
     })?;
     let mut keys = FrontMatter::parse(front_matter, file)?;
 
-    // Taken only to drop it: the file stem is the name.
-    keys.take("metadata.name")?;
+    // The file stem is the name; a different one is kept only to warn about it.
+    let other_name = keys
+        .take_string("metadata.name")?
+        .filter(|name| name != file_stem);
     let cron_schedule = keys.take_string("schedule.cron")?;
     let schedule_enabled = keys
         .take_bool("schedule.enabled")?
@@ -109,6 +121,7 @@ pub fn parse_prompt(text: &str, file_stem: &str) -> Result<PromptFile, FileError
     Ok(PromptFile {
         spec,
         extra: keys.map,
+        other_name,
     })
 }
 

@@ -2,9 +2,11 @@
 
 use stn_db::{Row, Statement, params};
 
-use super::{NOW, Store, in_env, json_text, parse_json, user_id, username_of, validate_name};
+use super::{NOW, Store, in_env, json_text, parse_json, user_id, username_of};
+use crate::agent_check::{check_spec, check_tools};
 use crate::error::{CoreError, Result};
 use crate::model::{Agent, AgentSpec};
+use crate::names;
 
 fn select() -> String {
     format!(
@@ -140,13 +142,17 @@ impl Store {
     /// a missing one fails the insert), writes the links and reads the new
     /// row back: one request on a remote database.
     pub async fn create_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
-        validate_spec(spec)?;
+        check_spec(spec)?;
         if spec.agents.contains(&spec.name) {
             return Err(CoreError::Invalid(format!(
                 "agent `{}` cannot call itself",
                 spec.name
             )));
         }
+        // A read of the environment's agent names: lookalikes and tool-name
+        // clashes are decided on the names themselves, not by an index.
+        self.refuse_lookalike_agent(env, &spec.name).await?;
+        self.check_offered_tools(env, spec).await?;
         let mut stmts = vec![insert_agent(env, spec, &self.actor)];
         stmts.extend(links(env, spec));
         stmts.push(Statement::new(
@@ -183,9 +189,10 @@ impl Store {
 
     /// Replaces an agent's definition (its name stays).
     pub async fn update_agent(&self, env: &str, spec: &AgentSpec) -> Result<Agent> {
-        validate_spec(spec)?;
+        check_spec(spec)?;
         let current = self.agent(env, &spec.name).await?;
         self.check_children(env, spec).await?;
+        self.check_offered_tools(env, spec).await?;
         let mut stmts = vec![update_agent(current.id, spec, &self.actor)];
         stmts.extend(links(env, spec));
         stmts.push(select_by_id(current.id));
@@ -210,6 +217,35 @@ impl Store {
                 .map(|_| AgentChange::Created),
             Err(e) => Err(e),
         }
+    }
+
+    /// A new agent's name must neither look like another agent's of the
+    /// environment nor give the same tool name (`agent_…`, `__agent_…`).
+    async fn refuse_lookalike_agent(&self, env: &str, name: &str) -> Result<()> {
+        let agents = self
+            .names(
+                "SELECT a.name FROM agents a JOIN environments e ON e.id = a.environment_id \
+                 WHERE e.name = ?1",
+                params![env],
+            )
+            .await?;
+        let existing = || agents.iter().map(String::as_str);
+        let place = in_env(env);
+        names::refuse_lookalike("agent", name, existing(), &place)?;
+        names::refuse_same_tool(name, existing(), &place)
+    }
+
+    async fn check_offered_tools(&self, env: &str, spec: &AgentSpec) -> Result<()> {
+        if spec.tools.is_empty() {
+            return Ok(());
+        }
+        let offered: Vec<Vec<String>> = self
+            .list_mcp_servers(Some(env))
+            .await?
+            .into_iter()
+            .map(|s| s.tools)
+            .collect();
+        check_tools(spec, env, &offered)
     }
 
     /// Every child agent must exist in the same environment (and not be the agent itself).
@@ -247,22 +283,6 @@ impl Store {
             .await?;
         Ok(agent)
     }
-}
-
-fn validate_spec(spec: &AgentSpec) -> Result<()> {
-    validate_name("agent", &spec.name)?;
-    if spec.max_steps == 0 {
-        return Err(CoreError::Invalid(
-            "max_steps must be at least 1".to_owned(),
-        ));
-    }
-    if spec.prompt.trim().is_empty() {
-        return Err(CoreError::Invalid(format!(
-            "agent `{}` has an empty prompt",
-            spec.name
-        )));
-    }
-    Ok(())
 }
 
 /// The agent's own columns, in the order of the INSERT and UPDATE below (?1..?16).

@@ -5,6 +5,7 @@ use stn_db::{Row, params};
 use super::{Store, user_id, username_of, validate_name};
 use crate::error::{CoreError, Result};
 use crate::model::Environment;
+use crate::names;
 
 /// The environment `stn init` and `stn serve` create, and commands use without `-e`.
 pub const DEFAULT_ENVIRONMENT: &str = "default";
@@ -67,6 +68,7 @@ impl Store {
         description: Option<&str>,
     ) -> Result<Environment> {
         validate_name("environment", name)?;
+        self.refuse_lookalike_environment(name).await?;
         let result = self
             .db
             .execute(
@@ -92,6 +94,7 @@ impl Store {
     /// Creates the environment unless it exists; true when it was created.
     pub async fn ensure_environment(&self, name: &str) -> Result<bool> {
         validate_name("environment", name)?;
+        self.refuse_lookalike_environment(name).await?;
         let rs = self
             .db
             .execute(
@@ -106,6 +109,18 @@ impl Store {
             )
             .await?;
         Ok(rs.rows_affected > 0)
+    }
+
+    /// A new environment must not look like an existing one; one that
+    /// exists already passes (even beside a lookalike stored before this rule).
+    async fn refuse_lookalike_environment(&self, name: &str) -> Result<()> {
+        let envs = self
+            .names("SELECT name FROM environments", params![])
+            .await?;
+        if envs.iter().any(|e| e == name) {
+            return Ok(());
+        }
+        names::refuse_lookalike("environment", name, envs.iter().map(String::as_str), "")
     }
 
     /// Deletes an environment with everything in it (agents, their runs, MCP servers).

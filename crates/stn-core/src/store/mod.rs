@@ -6,6 +6,7 @@ mod agents;
 mod environments;
 mod idempotency;
 mod mcp;
+mod run_history;
 mod runs;
 mod schedules;
 mod settings;
@@ -14,6 +15,7 @@ mod users;
 pub use agents::AgentChange;
 pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
+pub use run_history::ModelPrice;
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;
 pub use users::{
@@ -69,6 +71,12 @@ impl Store {
     /// The database underneath.
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The first column of every row of `sql`, as names (for lookalike checks).
+    async fn names(&self, sql: &str, params: Vec<stn_db::Value>) -> Result<Vec<String>> {
+        let rs = self.db.query(sql, params).await?;
+        rs.rows.iter().map(|r| Ok(r.get(0)?)).collect()
     }
 }
 

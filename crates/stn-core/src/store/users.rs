@@ -6,6 +6,7 @@ use stn_db::{Row, params};
 
 use super::{CONSOLE_USER, NOW, Store, validate_name};
 use crate::error::{CoreError, Result};
+use crate::names;
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -109,6 +110,8 @@ impl Store {
     /// Creates a user.
     pub async fn create_user(&self, username: &str, is_admin: bool) -> Result<User> {
         validate_name("user", username)?;
+        let users = self.names("SELECT username FROM users", params![]).await?;
+        names::refuse_lookalike("user", username, users.iter().map(String::as_str), "")?;
         match self
             .db
             .execute(

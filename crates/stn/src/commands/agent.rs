@@ -167,65 +167,111 @@ async fn run_agent(settings: &Settings, station: Station, args: AgentRunArgs) ->
         .agent(&args.env.environment, &args.name)
         .await?;
     let variables = parse_vars(&args.vars)?;
-    let options = EngineOptions {
-        run_timeout: Duration::from_secs(args.timeout),
-        ..EngineOptions::default()
+    let run = Foreground {
+        timeout: args.timeout,
+        json: args.json.json,
+        rerun_of: None,
     };
-    let manager = RunManager::new(runner::engine(settings, station.clone(), options)?, 1);
-    let started = manager
-        .submit(RunRequest {
+    run.execute(
+        settings,
+        station,
+        RunRequest {
             agent_id: agent.id,
             task: args.task,
             variables,
             origin: Origin::Cli,
-        })
-        .await?;
-    let run_id = started.run_id;
-    let mut events = started.events;
-    if !args.json.json {
-        transcript::print_header(&station.store().run(run_id).await?);
+        },
+    )
+    .await
+}
+
+/// How a run started from the command line is run and shown: in this
+/// process, each step printed as it finishes (or the whole run as JSON at
+/// the end), cancelled on Ctrl-C or SIGTERM.
+pub(crate) struct Foreground {
+    /// Seconds before the run is stopped with status `timeout`.
+    pub timeout: u64,
+    /// Print the finished run with its steps as JSON instead of a transcript.
+    pub json: bool,
+    /// The run this one repeats (`stn runs rerun`), said first.
+    pub rerun_of: Option<i64>,
+}
+
+impl Foreground {
+    /// Runs `req` and exits by the run's status.
+    pub(crate) async fn execute(
+        &self,
+        settings: &Settings,
+        station: Station,
+        req: RunRequest,
+    ) -> Result<ExitCode> {
+        let options = EngineOptions {
+            run_timeout: Duration::from_secs(self.timeout),
+            ..EngineOptions::default()
+        };
+        let manager = RunManager::new(runner::engine(settings, station.clone(), options)?, 1);
+        let started = manager.submit(req).await?;
+        let run_id = started.run_id;
+        if let Some(old) = self.rerun_of {
+            // On stderr, so that `--json` output stays one document.
+            eprintln!("run {run_id}: a rerun of run {old}");
+        }
+        self.follow(&station, &manager, started).await
     }
-    let stop = signals::shutdown();
-    tokio::pin!(stop);
-    let mut cancelled = false;
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(RunEvent::StepFinished { step }) if !args.json.json => transcript::print_step(&step),
-                Ok(event) if event.is_final() => break,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            () = &mut stop, if !cancelled => {
-                cancelled = true;
-                eprintln!("cancelling run {run_id}…");
-                manager.cancel(run_id);
+
+    async fn follow(
+        &self,
+        station: &Station,
+        manager: &RunManager,
+        started: stn_agent::Started,
+    ) -> Result<ExitCode> {
+        let run_id = started.run_id;
+        let mut events = started.events;
+        if !self.json {
+            transcript::print_header(&station.store().run(run_id).await?);
+        }
+        let stop = signals::shutdown();
+        tokio::pin!(stop);
+        let mut cancelled = false;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(RunEvent::StepFinished { step }) if !self.json => transcript::print_step(&step),
+                    Ok(event) if event.is_final() => break,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                () = &mut stop, if !cancelled => {
+                    cancelled = true;
+                    eprintln!("cancelling run {run_id}…");
+                    manager.cancel(run_id);
+                }
             }
         }
+        let outcome = started.outcome.await?;
+        // Every MCP server this command started stops with it.
+        manager.shutdown().await;
+        let run = match station.store().run(run_id).await {
+            Ok(run) => run,
+            // The agent (and its runs) was deleted meanwhile: say so.
+            Err(_) => anyhow::bail!(
+                "{}",
+                outcome
+                    .error
+                    .unwrap_or_else(|| format!("run {run_id} is gone"))
+            ),
+        };
+        if self.json {
+            let steps = station.store().run_steps(run_id).await?;
+            output::json(&RunWithSteps {
+                run: &run,
+                steps: &steps,
+            })?;
+        } else {
+            transcript::print_end(&run);
+        }
+        Ok(ExitCode::from(transcript::exit_code(run.status)))
     }
-    let outcome = started.outcome.await?;
-    // Every MCP server this command started stops with it.
-    manager.shutdown().await;
-    let run = match station.store().run(run_id).await {
-        Ok(run) => run,
-        // The agent (and its runs) was deleted meanwhile: say so.
-        Err(_) => anyhow::bail!(
-            "{}",
-            outcome
-                .error
-                .unwrap_or_else(|| format!("run {run_id} is gone"))
-        ),
-    };
-    if args.json.json {
-        let steps = station.store().run_steps(run_id).await?;
-        output::json(&RunWithSteps {
-            run: &run,
-            steps: &steps,
-        })?;
-    } else {
-        transcript::print_end(&run);
-    }
-    Ok(ExitCode::from(transcript::exit_code(run.status)))
 }
 
 /// `--var KEY=VALUE`: a VALUE that parses as JSON is used as JSON, anything

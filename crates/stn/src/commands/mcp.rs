@@ -57,6 +57,15 @@ pub async fn run(settings: &Settings, cmd: McpCommand) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        McpCommand::Tools { env, server, json } => {
+            super::mcp_tools::list(
+                &station,
+                env.environment.as_deref(),
+                server.as_deref(),
+                json.json,
+            )
+            .await
+        }
         McpCommand::Remove { name, env } => {
             let env = env.environment;
             let path = station.layout().mcp_file(&env, &name);

@@ -7,6 +7,7 @@ mod deploy;
 mod env;
 mod init;
 mod mcp;
+mod mcp_tools;
 mod replicate;
 mod restore;
 mod runs;

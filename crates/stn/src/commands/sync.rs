@@ -27,7 +27,12 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> Result<ExitCode> {
     };
     let mut reports = station.sync_environments(&envs, args.prune).await?;
     if !args.no_discover {
-        let timeout = Duration::from_secs(args.discover_timeout);
+        let timeout = match args.discover_timeout {
+            Some(secs) => Duration::from_secs(secs),
+            None => settings
+                .mcp_start_timeout
+                .unwrap_or(stn_mcp::DEFAULT_START_TIMEOUT),
+        };
         for report in &mut reports {
             record_tools(&station, report, timeout).await?;
         }
@@ -159,9 +164,12 @@ pub(crate) fn print_report(report: &SyncReport) {
             "unchanged"
         };
         println!(
-            "  mcp server {server}: {} tools {state}",
-            change.tools.len()
+            "  mcp server {server}: {} {state}",
+            output::count(change.tools.len() as u64, "tool")
         );
+    }
+    for warning in &report.warnings {
+        eprintln!("  warning: {warning}");
     }
     for error in &report.errors {
         eprintln!("  error: {error}");
