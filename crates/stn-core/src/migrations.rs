@@ -24,12 +24,19 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "agent_run_steps",
         sql: include_str!("migrations/0004_agent_run_steps.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ui_sessions",
+        sql: include_str!("migrations/0005_ui_sessions.sql"),
+    },
 ];
 
 /// Tables holding Station's state, parents before children (the copy order).
 pub const TABLES: &[&str] = &[
     "users",
     "api_keys",
+    // Hashes only; copied so that a moved database keeps its browsers signed in.
+    "ui_sessions",
     "environments",
     "file_mcp_configs",
     "mcp_servers",
