@@ -35,6 +35,7 @@ pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 agent,
                 status,
                 limit,
+                ..RunFilter::default()
             };
             let runs = station.store().list_runs(&filter).await?;
             if json.json {
