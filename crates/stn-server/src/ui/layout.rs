@@ -140,14 +140,14 @@ pub fn duration_ms(ms: i64) -> String {
 pub fn long_text(text: &str) -> Markup {
     const FOLD_AT: usize = 400;
     if text.len() <= FOLD_AT && text.lines().count() <= 8 {
-        return html! { pre.out { (text) } };
+        return html! { pre.out tabindex="0" { (text) } };
     }
     let cut = text.char_indices().nth(120).map_or(text.len(), |(i, _)| i);
     let first = text[..cut].lines().next().unwrap_or("");
     html! {
         details.out {
             summary { (first) "… (" (count(text.len() as i64)) " bytes)" }
-            pre { (text) }
+            pre tabindex="0" { (text) }
         }
     }
 }

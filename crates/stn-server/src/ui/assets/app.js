@@ -107,12 +107,18 @@ function renderStep(step) {
   return li;
 }
 
+// Scrollable, so reachable by keyboard (tabIndex), as the server's are.
 function longText(text) {
-  if (text.length <= 400 && text.split("\n").length <= 8) return el("pre", "out", text);
+  const pre = (className) => {
+    const node = el("pre", className, text);
+    node.tabIndex = 0;
+    return node;
+  };
+  if (text.length <= 400 && text.split("\n").length <= 8) return pre("out");
   const first = text.slice(0, 120).split("\n")[0];
   const details = el("details", "out");
   details.append(el("summary", null, first + "… (" + text.length + " bytes)"));
-  details.append(el("pre", null, text));
+  details.append(pre(null));
   return details;
 }
 

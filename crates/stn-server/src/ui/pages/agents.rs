@@ -54,7 +54,7 @@ pub async fn list(
             button type="submit" { "Show" }
         }
         @if agents.is_empty() { p.muted { "No agents. Add a .prompt file to an environment and run " code { "stn sync" } "." } }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr { th scope="col" { "Agent" } th scope="col" { "Environment" } th scope="col" { "Description" } th scope="col" { "Model" } th scope="col" { "Schedule" } } }
             tbody {
                 @for a in &agents {

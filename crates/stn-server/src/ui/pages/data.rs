@@ -71,7 +71,7 @@ pub async fn page(
                         dt { "Local error" } dd.error { (e) }
                     }
                 }
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr {
                         th scope="col" { "Replica" } th.num scope="col" { "TXID" } th.num scope="col" { "Lag (TXIDs)" }
                         th.num scope="col" { "Lag (s)" } th.num scope="col" { "Uploads" } th scope="col" { "Last error" }

@@ -41,7 +41,7 @@ pub async fn list(
                     }
                     @if server.tools.is_empty() { p.muted { "No tools recorded; run " code { "stn sync" } "." } }
                     @else {
-                        div.table-wrap { table {
+                        div.table-wrap tabindex="0" { table {
                             thead { tr { th scope="col" { "Tool" } th scope="col" { "Description" } th scope="col" { "Input schema" } } }
                             tbody {
                                 @for t in &server.tools {

@@ -66,7 +66,7 @@ async fn keys_page(
             p.muted { "New users: " code { "stn user create NAME [--admin]" } "." }
         }
         h2 { "Keys" }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr { th scope="col" { "Prefix" } th scope="col" { "Name" } th scope="col" { "User" } th scope="col" { "Created" } th scope="col" { "State" } } }
             tbody {
                 @for k in &keys {
@@ -89,7 +89,7 @@ async fn keys_page(
             }
         } }
         h2 { "Users" }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr { th scope="col" { "User" } th scope="col" { "Role" } th.num scope="col" { "Keys" } } }
             tbody { @for u in &users { tr { td { (u.user.username) } td { @if u.user.is_admin { "admin" } @else { "run" } } td.num { (u.api_keys) } } } }
         } }

@@ -24,7 +24,7 @@ const PAGE: u32 = 50;
 /// The runs table of the Runs page, the overview and an agent's page.
 pub fn runs_table(runs: &[Run]) -> Markup {
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" {
             table {
                 thead { tr {
                     th scope="col" { "Run" } th scope="col" { "Agent" } th scope="col" { "Status" }
