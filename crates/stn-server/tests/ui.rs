@@ -91,6 +91,15 @@ impl Ui {
         value(&set_cookie(response.headers(), "stn_csrf").expect("a CSRF cookie")).to_owned()
     }
 
+    async fn get_with(&self, path: &str, cookies: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, cookies)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post_form(
         &self,
         path: &str,
@@ -199,35 +208,17 @@ async fn sign_in_takes_a_key_and_revoking_the_key_ends_the_session() {
     let token = value(&session).to_owned();
     assert!(!token.contains(&key), "the cookie must not be the key");
     let with_session = format!("stn_csrf={csrf}; stn_session={token}");
-    let page = ui
-        .client
-        .get(format!("{}/runs", ui.base))
-        .header(header::COOKIE, &with_session)
-        .send()
-        .await
-        .unwrap();
+    let page = ui.get_with("/runs", &with_session).await;
     assert_eq!(page.status(), StatusCode::OK);
     // The API takes the cookie too (the page's EventSource sends no key).
-    let api = ui
-        .client
-        .get(format!("{}/api/v1/runs", ui.base))
-        .header(header::COOKIE, &with_session)
-        .send()
-        .await
-        .unwrap();
+    let api = ui.get_with("/api/v1/runs", &with_session).await;
     assert_eq!(api.status(), StatusCode::OK);
 
     // Another key stays, so the server still needs one (with none left, a
     // loopback server is keyless again, as for the API).
     store.create_api_key("alice", "other").await.unwrap();
     store.revoke_api_key(&record.prefix).await.unwrap();
-    let page = ui
-        .client
-        .get(format!("{}/runs", ui.base))
-        .header(header::COOKIE, &with_session)
-        .send()
-        .await
-        .unwrap();
+    let page = ui.get_with("/runs", &with_session).await;
     assert_eq!(
         page.status(),
         StatusCode::SEE_OTHER,

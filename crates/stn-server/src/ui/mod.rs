@@ -49,6 +49,15 @@ pub struct UiState {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+impl UiState {
+    /// The run manager, or why this server cannot start or cancel runs.
+    pub fn manager(&self) -> Result<&RunManager, UiError> {
+        self.runs.as_ref().ok_or_else(|| {
+            ApiError::Conflict("this server does not execute runs".to_owned()).into()
+        })
+    }
+}
+
 /// Why a page could not be shown; rendered as an HTML page.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {

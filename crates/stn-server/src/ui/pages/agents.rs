@@ -186,9 +186,7 @@ pub async fn run(
 ) -> Result<Response, UiError> {
     check_csrf(&headers, &form.csrf)?;
     let Path(agent_id) = id.map_err(ApiError::from)?;
-    let Some(manager) = &ui.runs else {
-        return Err(ApiError::Conflict("this server does not execute runs".to_owned()).into());
-    };
+    let manager = ui.manager()?;
     let variables: Map<String, Value> = if form.variables.trim().is_empty() {
         Map::new()
     } else {

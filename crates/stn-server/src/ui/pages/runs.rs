@@ -292,9 +292,7 @@ pub async fn cancel(
 ) -> Result<Response, UiError> {
     check_csrf(&headers, &form.csrf)?;
     let Path(id) = id.map_err(ApiError::from)?;
-    let Some(manager) = &ui.runs else {
-        return Err(ApiError::Conflict("this server does not execute runs".to_owned()).into());
-    };
+    let manager = ui.manager()?;
     cancel_run(&station, manager, id).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }
