@@ -32,7 +32,7 @@ pub async fn list(
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Page, UiError> {
     require_admin(&ctx)?;
-    Ok(keys_page(&station, &ctx, None).await?)
+    keys_page(&station, &ctx, None).await
 }
 
 async fn keys_page(
