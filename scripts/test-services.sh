@@ -2,7 +2,7 @@
 # Installs (idempotently) and starts the real services Station's tests run against,
 # all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
 #
-#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, MCP servers, deploy validators
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, MCP servers, deploy validators, chromium + playwright + axe-core
 #   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
 #   scripts/test-services.sh down      # stop what `up` started
 #
@@ -98,6 +98,25 @@ install_mcp_servers() {
   fi
 }
 
+# The web UI's browser tests: Debian's Chromium (Playwright cannot download its
+# own browser here), Playwright for Python to drive it, axe-core for accessibility.
+install_browser_tools() {
+  if ! command -v chromium >/dev/null; then
+    log "installing chromium"
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends chromium >/dev/null
+  fi
+  if ! "$DIR/venv/bin/python" -c 'import playwright' 2>/dev/null; then
+    log "installing playwright 1.65.2 into $DIR/venv"
+    [ -x "$DIR/venv/bin/pip" ] || python3 -m venv "$DIR/venv"
+    "$DIR/venv/bin/pip" install -q --disable-pip-version-check playwright==1.65.2
+  fi
+  if [ ! -f "$DIR/ui-npm/node_modules/axe-core/axe.min.js" ]; then
+    log "installing axe-core 4.14.1"
+    npm install -s --prefix "$DIR/ui-npm" --no-audit --no-fund axe-core@4.14.1 >/dev/null
+  fi
+}
+
 install() {
   mkdir -p "$DIR"
   install_python_tools
@@ -106,6 +125,7 @@ install() {
   install_mcp_servers
   install_sqld
   install_jwt_key
+  install_browser_tools
 }
 
 wait_http() {
@@ -162,6 +182,9 @@ export STN_TEST_MCP_FILESYSTEM=$DIR/mcp-npm/node_modules/.bin/mcp-server-filesys
 export STN_TEST_MCP_NPM_PREFIX=$DIR/mcp-npm
 export STN_TEST_MCP_TIME=$DIR/venv/bin/mcp-server-time
 export STN_TEST_PYTHON_MCP=$DIR/venv/bin/python
+export STN_TEST_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
+export STN_TEST_PLAYWRIGHT_PYTHON=$DIR/venv/bin/python
+export STN_TEST_AXE_JS=$DIR/ui-npm/node_modules/axe-core/axe.min.js
 ENV
 }
 

@@ -29,12 +29,19 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "durable_runs",
         sql: include_str!("migrations/0005_durable_runs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "ui_sessions",
+        sql: include_str!("migrations/0006_ui_sessions.sql"),
+    },
 ];
 
 /// Tables holding Station's state, parents before children (the copy order).
 pub const TABLES: &[&str] = &[
     "users",
     "api_keys",
+    // Hashes only; copied so that a moved database keeps its browsers signed in.
+    "ui_sessions",
     "environments",
     "file_mcp_configs",
     "mcp_servers",

@@ -6,6 +6,11 @@
 //!   While none exists, it acts as the admin `console` — but only when the
 //!   server was started on a loopback address (`allow_keyless`).
 //!
+//! - A browser signed in to the web UI sends its session cookie instead (see
+//!   `ui::session`); the session acts as its key's user while the key works.
+//!   A write authenticated so must come from our own origin (`Origin`), since
+//!   browsers attach cookies to requests that other pages start.
+//!
 //! Nothing is cached: a key created or revoked with `stn` in another process
 //! counts from the very next request. The price is one indexed query per
 //! request (`authenticate`, or `SELECT EXISTS` on unrevoked keys).
@@ -77,15 +82,38 @@ pub struct Gate {
 
 /// Who the request acts as, or why it may not act at all.
 pub async fn identify(gate: &Gate, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    Ok(identify_how(gate, headers).await?.0)
+}
+
+/// How a caller proved who it is; a browser's cookie needs an `Origin` check on writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// `Authorization: Bearer`.
+    Key,
+    /// The web UI's session cookie.
+    Session,
+    /// Nothing: a keyless loopback server.
+    Keyless,
+}
+
+/// [`identify`], also saying how.
+pub async fn identify_how(gate: &Gate, headers: &HeaderMap) -> Result<(Caller, Proof), ApiError> {
     let store = gate.station.store();
     if let Some(key) = bearer_token(headers) {
         return match store.authenticate(key).await? {
             Some(user) => {
                 tracing::debug!(user = %user.username, "authenticated");
-                Ok(Caller::user(user))
+                Ok((Caller::user(user), Proof::Key))
             }
             None => Err(ApiError::Unauthorized("invalid or revoked API key")),
         };
+    }
+    if let Some(token) = crate::ui::session::session_cookie(headers) {
+        // An ended session falls through: on a keyless server the browser
+        // still gets in, elsewhere it is asked to sign in again.
+        if let Some(user) = store.session_user(token).await? {
+            return Ok((Caller::user(user), Proof::Session));
+        }
     }
     if store.has_api_keys().await? {
         return Err(ApiError::Unauthorized(
@@ -98,17 +126,23 @@ pub async fn identify(gate: &Gate, headers: &HeaderMap) -> Result<Caller, ApiErr
              create one with `stn user create NAME --admin` and `stn apikey create NAME`",
         ));
     }
-    Ok(Caller::console())
+    Ok((Caller::console(), Proof::Keyless))
 }
 
 /// Middleware: lets the request through only when [`identify`] accepts it,
-/// with the [`Caller`] in its extensions.
+/// with the [`Caller`] in its extensions. A browser (no key) may change
+/// things only from a page of this server: `Origin` must name it.
 pub async fn authenticate(
     State(gate): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = identify(&gate, request.headers()).await?;
+    let (caller, proof) = identify_how(&gate, request.headers()).await?;
+    // A keyless write without `Origin` is a program like curl, not a page;
+    // browsers send `Origin` with every POST, PUT and DELETE.
+    if proof != Proof::Key && !request.method().is_safe() {
+        crate::ui::session::check_origin(request.headers(), proof == Proof::Session)?;
+    }
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

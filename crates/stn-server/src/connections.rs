@@ -12,6 +12,7 @@
 //!   remaining connection is dropped. So `serve` returns within the grace
 //!   period whatever clients do, and `stn serve` can make its final sync.
 
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,10 +71,10 @@ pub async fn serve(
                 Err(_) => break, // the semaphore is never closed
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(&e).await;
                     continue;
@@ -84,6 +85,7 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         connections.spawn(serve_connection(
             stream,
+            peer,
             app.clone(),
             limits.header_read_timeout,
             stopping.clone(),
@@ -111,6 +113,7 @@ pub async fn serve(
 /// `stopping` turns true. Holds its `permit` until it ends.
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     app: Router,
     header_read_timeout: Duration,
     mut stopping: watch::Receiver<bool>,
@@ -120,6 +123,14 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
+    // The peer address, for handlers that trust a proxy's forwarded headers
+    // only from the proxy itself (axum's `ConnectInfo`).
+    let app = tower::ServiceExt::map_request(app, move |mut request: axum::extract::Request<_>| {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request
+    });
     let service = TowerToHyperService::new(app);
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
     tokio::select! {

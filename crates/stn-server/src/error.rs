@@ -61,7 +61,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The status and the stable code.
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Core(e) => core_status_and_code(e),
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -8,6 +8,9 @@
 //! [`Station`], so the API keeps the config dir's `.prompt` files in step with
 //! the database exactly as the CLI does.
 //!
+//! The web UI is served at `/` from the same router (`ui`): server-rendered
+//! pages that read through the same store functions as the API.
+//!
 //! Every request passes the `Host` check (see [`AllowedHosts`]); every route
 //! but `/health` needs a caller, decided per request (see [`ServeOptions::allow_keyless`]).
 //! This crate does not choose the bind address or handle signals: the CLI
@@ -17,11 +20,13 @@
 
 mod auth;
 mod connections;
+mod data;
 mod error;
 mod hosts;
 mod idempotency;
 mod logging;
 mod routes;
+mod ui;
 
 use axum::Router;
 use stn_core::Station;
@@ -29,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use auth::Role;
 pub use connections::Limits;
+pub use data::{DataFn, Replica, Replication, hint_for};
 pub use hosts::AllowedHosts;
 
 /// The longest request body the API reads; longer ones get 413
@@ -59,6 +65,11 @@ pub struct ServeOptions {
     pub runs: Option<stn_agent::RunManager>,
     /// The environment whose agents `/mcp` serves.
     pub mcp_environment: String,
+    /// The replicator's state, for `GET /api/v1/data` and the Data page.
+    pub data: Option<DataFn>,
+    /// Addresses of reverse proxies whose `X-Forwarded-Proto` is believed
+    /// (it decides whether the UI's cookies are `Secure`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -70,6 +81,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("metrics", &self.metrics.is_some())
             .field("runs", &self.runs.is_some())
             .field("mcp_environment", &self.mcp_environment)
+            .field("data", &self.data.is_some())
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -104,9 +117,20 @@ pub fn router(station: Station, options: &ServeOptions) -> Router {
         ))
         .layer(authenticate());
     let metrics = routes::metrics(options.metrics.clone()).route_layer(authenticate());
+    let mut api = api;
+    if let Some(data) = &options.data {
+        api = api.layer(axum::Extension(data.clone()));
+    }
+    let ui = ui::router(ui::UiState {
+        gate: gate.clone(),
+        runs: options.runs.clone(),
+        data: options.data.clone(),
+        trusted_proxies: options.trusted_proxies.clone(),
+    });
     let mut app = Router::new()
         .merge(routes::health(gate.clone()))
         .merge(metrics)
+        .merge(ui)
         .nest("/api/v1", api);
     if let Some(mcp) = mcp {
         app = app.nest_service("/mcp", mcp);

@@ -350,6 +350,14 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
+    /// The IP address of a reverse proxy in front of this server (repeat, or comma-separate): only its `X-Forwarded-Proto: https` makes the web UI's cookies `Secure`.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STN_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Connections served at once (at least 1); more wait until one ends.
     #[arg(long, env = "STN_MAX_CONNECTIONS", value_name = "N", default_value_t = stn_server::Limits::DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one())]
     pub max_connections: usize,

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use stn_core::config::Settings;
-use stn_replicate::ReplicaClient;
-use stn_replicate::{Config, DbConfig, LoadOptions, ReplicaConfig, ReplicaKind};
+use stn_replicate::{
+    Config, DbConfig, LoadOptions, ReplicaClient, ReplicaConfig, ReplicaKind, ReplicationStatus,
+};
 
 use crate::cli::ReplicationConfigArgs;
 
@@ -101,4 +102,34 @@ pub fn s3_replica_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Optio
         );
     }
     Ok(Some(ReplicaClient::from_config(&replica)?))
+}
+
+/// The replicator's state as the API's `GET /api/v1/data` and the Data page show it.
+pub fn view(status: &ReplicationStatus, durability: &str) -> stn_server::Replication {
+    let now = std::time::SystemTime::now();
+    stn_server::Replication {
+        durability: durability.to_owned(),
+        txid: status.txid,
+        last_error: status.last_error.clone(),
+        replicas: status
+            .replicas
+            .iter()
+            .map(|r| stn_server::Replica {
+                url: r.url.clone(),
+                txid: r.txid,
+                lag_txids: status.txid.saturating_sub(r.txid),
+                lag_seconds: r
+                    .behind_since
+                    .and_then(|since| now.duration_since(since).ok())
+                    .map_or(0.0, |lag| lag.as_secs_f64()),
+                uploads: r.uploads,
+                errors: r.errors,
+                hint: r
+                    .last_error
+                    .as_deref()
+                    .map(|e| stn_server::hint_for(e).to_owned()),
+                last_error: r.last_error.clone(),
+            })
+            .collect(),
+    }
 }

@@ -7,8 +7,10 @@ mod environments;
 mod idempotency;
 mod mcp;
 mod run_history;
+mod run_stats;
 mod runs;
 mod schedules;
+mod sessions;
 mod settings;
 mod users;
 
@@ -16,8 +18,10 @@ pub use agents::AgentChange;
 pub use idempotency::{IdempotentRequest, KEY_LIFETIME_HOURS, Reservation};
 pub use mcp::{McpConfigChange, McpConfigRecord, McpToolRecord};
 pub use run_history::ModelPrice;
+pub use run_stats::{ModelUsage, RunSummary, StatusCount};
 pub use runs::{INTERRUPTED, NewRun, QueuedRun, RunEnd, RunFilter};
 pub use schedules::ScheduledAgent;
+pub use sessions::SESSION_HOURS;
 pub use users::{
     ApiKey, ApiKeySummary, BOOTSTRAP_KEY_MIN_LEN, BOOTSTRAP_USER, User, UserSummary, new_api_key,
 };

@@ -112,6 +112,12 @@ pub struct RunFilter {
     pub agent: Option<String>,
     /// Only this status.
     pub status: Option<RunStatus>,
+    /// Only runs whose task contains this text (case-insensitive for ASCII).
+    pub search: Option<String>,
+    /// Only runs started at or after this time (RFC 3339 UTC, as stored).
+    pub since: Option<String>,
+    /// Only runs with a smaller id: the next page after a page ending at this id.
+    pub before: Option<i64>,
     /// At most this many, newest first.
     pub limit: u32,
 }
@@ -135,6 +141,19 @@ pub struct NewRun {
     pub error: Option<String>,
 }
 
+/// `%text%` for LIKE, with the user's own `%`, `_` and `\` matching literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 impl Store {
     /// Runs matching `filter`, newest first.
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
@@ -151,6 +170,18 @@ impl Store {
         if let Some(status) = filter.status {
             params.push(status.as_str().into());
             clauses.push(format!("r.status = ?{}", params.len()));
+        }
+        if let Some(text) = &filter.search {
+            params.push(like_pattern(text).into());
+            clauses.push(format!("r.task LIKE ?{} ESCAPE '\\'", params.len()));
+        }
+        if let Some(since) = &filter.since {
+            params.push(since.into());
+            clauses.push(format!("r.started_at >= ?{}", params.len()));
+        }
+        if let Some(before) = filter.before {
+            params.push(before.into());
+            clauses.push(format!("r.id < ?{}", params.len()));
         }
         let limit = if filter.limit == 0 { 50 } else { filter.limit };
         params.push(limit.into());

@@ -97,7 +97,7 @@ pub(crate) fn key_prefix(key: &str) -> String {
 }
 
 /// A user from a row that starts with `id, username, is_admin, created_at`.
-fn user_from_row(row: &Row) -> Result<User> {
+pub(super) fn user_from_row(row: &Row) -> Result<User> {
     Ok(User {
         id: row.get(0)?,
         username: row.get(1)?,

@@ -1,10 +1,14 @@
 //! The routes, one module per resource.
 
 mod agents;
+pub mod data;
 mod environments;
 mod health;
+pub mod mcp;
 mod metrics;
-mod runs;
+pub mod runs;
+pub mod schedules;
+pub mod users;
 
 use axum::Router;
 use axum::http::{HeaderMap, Uri};
@@ -56,8 +60,21 @@ pub fn api() -> Router<Station> {
                 put(agents::update).delete(agents::delete),
             )),
         )
+        .route("/environments/{name}/mcp-servers", get(mcp::list))
         .route("/runs", get(runs::list))
+        .route("/runs/summary", get(runs::summary))
         .route("/runs/{id}", get(runs::get))
+        .route("/schedules", get(schedules::list))
+        .route("/data", get(data::get))
+        .route("/users", allow(Role::Admin, get(users::list_users)))
+        .route(
+            "/keys",
+            allow(Role::Admin, get(users::list_keys).post(users::create_key)),
+        )
+        .route(
+            "/keys/{prefix}",
+            allow(Role::Admin, delete(users::revoke_key)),
+        )
         // Its own fallback, so a layer on this router (auth) covers unknown paths too.
         .fallback(no_route)
 }

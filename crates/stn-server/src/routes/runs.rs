@@ -28,15 +28,31 @@ const MAX_LIMIT: u32 = 1000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    environment: Option<String>,
-    agent: Option<String>,
-    status: Option<String>,
-    limit: Option<u32>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this agent (by name).
+    pub agent: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only runs whose task contains this text.
+    pub q: Option<String>,
+    /// Only runs started at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// The next page: runs with a smaller id than this (the last id of the page before).
+    pub before: Option<i64>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// An empty query value (`?status=` from a form) means no filter.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 impl ListQuery {
-    fn into_filter(self) -> Result<RunFilter, ApiError> {
-        let status = match self.status {
+    /// The store's filter, or why the query is wrong.
+    pub fn into_filter(self) -> Result<RunFilter, ApiError> {
+        let status = match given(self.status) {
             None => None,
             Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
                 ApiError::InvalidRequest(format!(
@@ -50,16 +66,28 @@ impl ListQuery {
                 "limit must be between 1 and {MAX_LIMIT}, not {limit}"
             )));
         }
+        let since = given(self.since);
+        if let Some(since) = &since
+            && time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+                .is_err()
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "since must be an RFC 3339 time such as 2026-01-31T00:00:00Z, not `{since}`"
+            )));
+        }
         Ok(RunFilter {
-            environment: self.environment,
-            agent: self.agent,
+            environment: given(self.environment),
+            agent: given(self.agent),
             status,
+            search: given(self.q),
+            since,
+            before: self.before,
             limit,
         })
     }
 }
 
-/// `GET /api/v1/runs?environment=&agent=&status=&limit=`: newest first.
+/// `GET /api/v1/runs?environment=&agent=&status=&q=&since=&before=&limit=`: newest first.
 pub async fn list(
     State(station): State<Station>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -84,15 +112,56 @@ pub struct StepsQuery {
     limit: Option<u32>,
 }
 
+/// Query of `GET /api/v1/runs/summary`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Start of the window; default 24 hours ago.
+    since: Option<String>,
+}
+
+/// The stored-time spelling of "`hours` ago".
+pub fn hours_ago(hours: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::hours(hours);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// `GET /api/v1/runs/summary[?since=]`: runs by status and tokens by model
+/// (with cost where the model's price is known), default the last 24 hours.
+pub async fn summary(
+    State(station): State<Station>,
+    query: Result<Query<SummaryQuery>, QueryRejection>,
+) -> ApiResult<Json<stn_core::store::RunSummary>> {
+    let Query(query) = query?;
+    let since = given(query.since).unwrap_or_else(|| hours_ago(24));
+    Ok(Json(station.store().run_summary(&since).await?))
+}
+
 /// A run with (a page of) its transcript.
 #[derive(Debug, Serialize)]
 pub struct RunDetail {
+    /// The run.
     #[serde(flatten)]
-    run: Run,
-    steps: Vec<RunStep>,
+    pub run: Run,
+    /// Its steps in order (from the API, a page of them).
+    pub steps: Vec<RunStep>,
     /// Set when more steps follow: pass it as `steps_after` for the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    next_steps_after: Option<i64>,
+    pub next_steps_after: Option<i64>,
+}
+
+/// A run and all its steps: the Run page and its JSON export.
+pub async fn detail(station: &Station, id: i64) -> ApiResult<RunDetail> {
+    let run = station.store().run(id).await?;
+    let steps = station.store().run_steps(id).await?;
+    Ok(RunDetail {
+        run,
+        steps,
+        next_steps_after: None,
+    })
 }
 
 /// `GET /api/v1/runs/{id}?steps_after=&limit=`: the run and its steps, a
@@ -157,6 +226,32 @@ pub struct Accepted {
     events_url: String,
 }
 
+/// Queues a run of agent `agent_id`; returns its id. What the API and the
+/// agent page's form do (both count as `api` runs: the page is an API client).
+pub async fn start_run(
+    station: &Station,
+    runs: &RunManager,
+    agent_id: i64,
+    task: String,
+    variables: Map<String, Value>,
+) -> ApiResult<i64> {
+    if task.trim().is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "`task` must not be empty".to_owned(),
+        ));
+    }
+    station.store().agent_by_id(agent_id).await?;
+    let started = runs
+        .submit(RunRequest {
+            agent_id,
+            task,
+            variables,
+            origin: Origin::Api,
+        })
+        .await?;
+    Ok(started.run_id)
+}
+
 /// `POST /api/v1/agents/{id}/runs {task, variables}`: queues a run and answers
 /// 202 at once; the run executes in the background.
 pub async fn start(
@@ -167,21 +262,7 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Path(agent_id) = id?;
     let Json(body) = body?;
-    if body.task.trim().is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "`task` must not be empty".to_owned(),
-        ));
-    }
-    station.store().agent_by_id(agent_id).await?;
-    let started = runs
-        .submit(RunRequest {
-            agent_id,
-            task: body.task,
-            variables: body.variables,
-            origin: Origin::Api,
-        })
-        .await?;
-    let run_id = started.run_id;
+    let run_id = start_run(&station, &runs, agent_id, body.task, body.variables).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -216,15 +297,8 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `POST /api/v1/runs/{id}/cancel`: 202 when the run is being cancelled
-/// (it ends `cancelled` within a second); 409 when it has ended or is
-/// executed by another process.
-pub async fn cancel(
-    State(station): State<Station>,
-    Extension(runs): Extension<RunManager>,
-    id: Result<Path<i64>, PathRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Path(id) = id?;
+/// Asks the run to stop: what the API and the Run page's button do.
+pub async fn cancel_run(station: &Station, runs: &RunManager, id: i64) -> ApiResult<()> {
     let run = station.store().run(id).await?;
     if run.status.is_final() {
         return Err(ApiError::Conflict(format!(
@@ -237,6 +311,19 @@ pub async fn cancel(
             "run {id} is executed by another process (e.g. `stn agent run`); cancel it there"
         )));
     }
+    Ok(())
+}
+
+/// `POST /api/v1/runs/{id}/cancel`: 202 when the run is being cancelled
+/// (it ends `cancelled` within a second); 409 when it has ended or is
+/// executed by another process.
+pub async fn cancel(
+    State(station): State<Station>,
+    Extension(runs): Extension<RunManager>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Path(id) = id?;
+    cancel_run(&station, &runs, id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"run_id": id, "cancelling": true})),

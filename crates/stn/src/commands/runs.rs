@@ -40,6 +40,7 @@ pub async fn run(settings: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 agent,
                 status,
                 limit,
+                ..RunFilter::default()
             };
             let runs = station.store().list_runs(&filter).await?;
             let prices = station.store().model_prices().await?;

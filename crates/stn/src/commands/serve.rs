@@ -89,12 +89,14 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     // starts without any off the network.
     let allow_keyless = addr.ip().is_loopback();
     check_keyless(addr, station.store().has_api_keys().await?)?;
+    let mut durability_name = String::new();
     let handle = match replication {
         Some(r) => {
             let urls: Vec<String> = r.replicas.iter().map(|c| c.url().to_owned()).collect();
             let mut options = r.options;
             options.lease.takeover = args.takeover;
             let durability = options.durability;
+            durability_name = durability.as_str().to_owned();
             let handle = Replicator::start(r.db_path, r.replicas, options).await?;
             let _ = waiter.set(handle.waiter());
             tracing::info!(
@@ -112,7 +114,14 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(database = %settings.database, "database");
 
-    // /metrics reads the replicator's counters when scraped.
+    // /metrics and the Data page read the replicator's state when asked.
+    let data = handle.as_ref().map(|h| {
+        let waiter = h.waiter();
+        let durability = durability_name.clone();
+        let data: stn_server::DataFn =
+            Arc::new(move || replication::view(&waiter.status(), &durability));
+        data
+    });
     let db_name = settings.database.redacted();
     let metrics: stn_server::MetricsFn = Arc::new(move || match waiter.get() {
         Some(waiter) => crate::metrics::replication(&db_name, &waiter.status()),
@@ -140,6 +149,8 @@ pub async fn run(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         metrics: Some(metrics),
         runs: Some(manager.clone()),
         mcp_environment: args.mcp_environment.clone(),
+        data,
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     // On a stop signal, runs are cancelled first: their event streams end
     // with the final status, which lets the HTTP server finish gracefully
