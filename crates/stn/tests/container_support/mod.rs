@@ -36,15 +36,17 @@ pub fn available() -> Option<()> {
     None
 }
 
+/// `podman-compose` arguments that name a project and its files, and the
+/// variables those files require.
+type ComposeProject = (Vec<String>, Vec<(String, String)>);
+
 /// Every name a test gave to podman, removed when dropped.
 #[derive(Default)]
 pub struct Cleanup {
     containers: RefCell<Vec<String>>,
     volumes: RefCell<Vec<String>>,
     images: RefCell<Vec<String>>,
-    /// `podman-compose` arguments that name a project and its files, and
-    /// the variables those files require.
-    compose: RefCell<Vec<(Vec<String>, Vec<(String, String)>)>>,
+    compose: RefCell<Vec<ComposeProject>>,
 }
 
 impl Cleanup {
@@ -160,12 +162,29 @@ pub fn ca_args() -> Vec<String> {
     ]
 }
 
+/// The `base` stage under a tag kept across runs: removing a test's image
+/// removes its untagged parent layers, and with them podman's build cache.
+const BASE_CACHE_TAG: &str = "localhost/stn-test-base:cache";
+
 /// Builds the Dockerfile's `runtime` stage as `tag` around the `stn` binary
-/// cargo built for the tests. Every layer before the binary's is podman's
-/// cache from the previous run. Returns the image size in bytes.
+/// cargo built for the tests. The layers before the binary's come from the
+/// cache of the previous run ([`BASE_CACHE_TAG`]). Returns the image size
+/// in bytes.
 pub fn build_runtime_image(tag: &str) -> u64 {
     let context = tempfile::tempdir().unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_stn"), context.path().join("stn")).unwrap();
+    for (target, tag) in [("base", BASE_CACHE_TAG), ("runtime", tag)] {
+        let args = build_args(target, tag, context.path());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(podman(&args), "podman build");
+    }
+    podman_ok(&["image", "inspect", "--format", "{{.Size}}", tag])
+        .trim()
+        .parse()
+        .expect("image size")
+}
+
+fn build_args(target: &str, tag: &str, context: &Path) -> Vec<String> {
     let dockerfile = repo_root().join("Dockerfile");
     let mut args: Vec<String> = [
         "build",
@@ -176,7 +195,7 @@ pub fn build_runtime_image(tag: &str) -> u64 {
         "--network",
         "host",
         "--target",
-        "runtime",
+        target,
         "-t",
         tag,
         "-f",
@@ -192,14 +211,8 @@ pub fn build_runtime_image(tag: &str) -> u64 {
             format!("{ca}:{CA_IN_CONTAINER}:ro"),
         ]);
     }
-    args.push(context.path().display().to_string());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = podman(&args);
-    ok(out, "podman build");
-    podman_ok(&["image", "inspect", "--format", "{{.Size}}", tag])
-        .trim()
-        .parse()
-        .expect("image size")
+    args.push(context.display().to_string());
+    args
 }
 
 /// Waits until the container's server answers `/health` on `port`; shows
