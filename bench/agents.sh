@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 eval "$(bash scripts/test-services.sh env)"
 [ -x "$STN_TEST_MCP_EVERYTHING" ] || bash scripts/test-services.sh install >/dev/null
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p stn --example bench_agents
+cargo build --profile dist -q -p stn --example bench_agents
 echo "stn run-engine benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
-exec "$target/release/examples/bench_agents" "$STN_TEST_MCP_EVERYTHING" "${1:-200}"
+exec "$target/dist/examples/bench_agents" "$STN_TEST_MCP_EVERYTHING" "${1:-200}"

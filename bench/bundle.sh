@@ -2,14 +2,14 @@
 # Bundle benchmark: an environment of N agents (default 1,000) and one MCP
 # config; times `stn sync`, `stn bundle create` and `stn bundle install`
 # (unpack, parse, rename, sync into a fresh database).
-# STN_BIN=path/to/stn skips the release build (e.g. a debug binary).
+# STN_BIN=path/to/stn skips the dist build (e.g. a debug binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 target=${CARGO_TARGET_DIR:-target}
 if [ -z "${STN_BIN:-}" ]; then
-  cargo build --release -q -p stn --bin stn
-  STN_BIN="$target/release/stn"
+  cargo build --profile dist -q -p stn --bin stn
+  STN_BIN="$target/dist/stn"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/services.sh
 target=${CARGO_TARGET_DIR:-target}
-profile=${STN_BENCH_PROFILE:-release}
-if [ "$profile" = release ]; then
-  cargo build --release -q -p stn --bin stn --example bench_deploy
+profile=${STN_BENCH_PROFILE:-dist}
+if [ "$profile" = dist ]; then
+  cargo build --profile dist -q -p stn --bin stn --example bench_deploy
 else
   cargo build -q -p stn --bin stn --example bench_deploy
   profile=debug

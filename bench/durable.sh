@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/services.sh
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p stn --bin stn --example bench_durable
+cargo build --profile dist -q -p stn --bin stn --example bench_durable
 echo "stn durable-mode benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, moto at $STN_TEST_S3_ENDPOINT, scale ${STN_BENCH_SCALE:-1}"
-env -u AWS_CA_BUNDLE "$target/release/examples/bench_durable" "$target/release/stn" "$STN_TEST_S3_ENDPOINT" "$STN_TEST_BUCKET"
+env -u AWS_CA_BUNDLE "$target/dist/examples/bench_durable" "$target/dist/stn" "$STN_TEST_S3_ENDPOINT" "$STN_TEST_BUCKET"

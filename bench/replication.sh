@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 # C's restores from S3 need moto.
 source bench/services.sh
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p stn --bin stn --example bench_replication
+cargo build --profile dist -q -p stn --bin stn --example bench_replication
 echo "stn replication benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, litestream $(env -u AWS_CA_BUNDLE "$STN_TEST_LITESTREAM_BIN" version 2>/dev/null | head -1), scale ${STN_BENCH_SCALE:-1}"
-env -u AWS_CA_BUNDLE "$target/release/examples/bench_replication" "$target/release/stn" "$STN_TEST_LITESTREAM_BIN"
+env -u AWS_CA_BUNDLE "$target/dist/examples/bench_replication" "$target/dist/stn" "$STN_TEST_LITESTREAM_BIN"

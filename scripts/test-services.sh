@@ -2,7 +2,7 @@
 # Installs (idempotently) and starts the real services Station's tests run against,
 # all bound to 127.0.0.1, and stops exactly the processes it started (by PID).
 #
-#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, MCP servers, deploy validators, chromium + playwright + axe-core
+#   scripts/test-services.sh install   # sqld, moto, Azurite, fake-gcs-server, litestream, MCP servers, deploy validators, chromium + playwright + axe-core, podman
 #   scripts/test-services.sh up        # install, start, create buckets; prints `export` lines
 #   scripts/test-services.sh down      # stop what `up` started
 #
@@ -117,6 +117,33 @@ install_browser_tools() {
   fi
 }
 
+# Podman for the container test (/work/shared/reference/containers.md): runc
+# and no default ulimits (the sandbox refuses crun's setrlimit), a Debian base
+# image built from Debian's packages under the name the Dockerfile pulls (no
+# image registry is reachable), and podman-compose for the compose examples.
+BASE_IMAGE=docker.io/library/debian:bookworm-slim
+install_podman() {
+  if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing podman, runc and debootstrap"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      podman runc uidmap slirp4netns fuse-overlayfs debootstrap >/dev/null
+  fi
+  printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' >"$DIR/containers.conf"
+  if ! CONTAINERS_CONF="$DIR/containers.conf" podman image exists "$BASE_IMAGE"; then
+    log "building $BASE_IMAGE from Debian's packages (debootstrap, about 3 minutes)"
+    local tmp; tmp=$(mktemp -d)
+    debootstrap --variant=minbase bookworm "$tmp/rootfs" >"$tmp/log" 2>&1 \
+      || { tail -20 "$tmp/log" >&2; rm -rf "$tmp"; return 1; }
+    tar -C "$tmp/rootfs" -c . | CONTAINERS_CONF="$DIR/containers.conf" podman import - "$BASE_IMAGE" >/dev/null
+    rm -rf "$tmp"
+  fi
+  if [ ! -x "$DIR/venv/bin/podman-compose" ]; then
+    log "installing podman-compose 1.6.0 into $DIR/venv"
+    "$DIR/venv/bin/pip" install -q --disable-pip-version-check 'podman-compose==1.6.0'
+  fi
+}
+
 install() {
   mkdir -p "$DIR"
   install_python_tools
@@ -126,6 +153,7 @@ install() {
   install_sqld
   install_jwt_key
   install_browser_tools
+  install_podman
 }
 
 wait_http() {
@@ -185,6 +213,8 @@ export STN_TEST_PYTHON_MCP=$DIR/venv/bin/python
 export STN_TEST_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
 export STN_TEST_PLAYWRIGHT_PYTHON=$DIR/venv/bin/python
 export STN_TEST_AXE_JS=$DIR/ui-npm/node_modules/axe-core/axe.min.js
+export CONTAINERS_CONF=$DIR/containers.conf
+export STN_TEST_PODMAN_COMPOSE=$DIR/venv/bin/podman-compose
 ENV
 }
 

@@ -18,6 +18,10 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Every HTTPS client (object stores, remote libSQL, models, MCP, bundle
+    // downloads) uses the process's rustls provider; reqwest is built
+    // without one of its own (decision 0021). An error means one is set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     exit_quietly_on_closed_stdout();
     let serving = matches!(cli.command, cli::Command::Serve(_));
     if let Err(e) = context::init_logging(&cli.global, serving) {

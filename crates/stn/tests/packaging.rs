@@ -54,8 +54,10 @@ fn dockerfile_is_multi_stage_non_root_and_checks_the_real_port() {
         .lines()
         .find(|l| l.starts_with("HEALTHCHECK"))
         .expect("HEALTHCHECK");
+    // The shell form reads the port from STN_ADDR when it runs, so a
+    // container started with another STN_ADDR is checked on its port.
     assert!(
-        healthcheck.contains(&format!("127.0.0.1:{port}/health")),
+        healthcheck.contains("http://127.0.0.1:${STN_ADDR##*:}/health"),
         "health check on the served port: {healthcheck}"
     );
     assert!(dockerfile.contains(&format!("EXPOSE {port}")));
@@ -72,6 +74,13 @@ fn compose_files_and_unit_are_well_formed() {
             yaml_serde::from_str(&repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         let env = &doc["services"]["station"]["environment"];
         assert!(env.is_mapping(), "{path}: station.environment");
+        // Off loopback `stn serve` refuses to start without an API key.
+        assert!(
+            env["STN_BOOTSTRAP_API_KEY"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("${STN_BOOTSTRAP_API_KEY:?")),
+            "{path} requires the bootstrap key"
+        );
     }
     let s3: yaml_serde::Value = yaml_serde::from_str(&repo_file("deploy/compose/s3.yml")).unwrap();
     for var in [
