@@ -381,11 +381,19 @@ fn mcp_secrets_are_stored_as_references_and_listed_redacted() {
         assert!(!out.contains("s3cr3t-from-variables"), "{out}");
         assert!(!out.contains("typed-in-json"), "{args:?}: {out}");
     }
+    // Every literal value is hidden (issue 15 defect 14: the name rule missed
+    // e.g. MY_PASSWD); references to variables.yml show what they point at.
     let listed = stn.json(&["mcp", "list", "--json"]);
     let env = &listed[0]["env"];
-    assert_eq!(env["MODE"], "fast");
+    assert_eq!(env["MODE"], "<redacted>");
     assert_eq!(env["GITHUB_TOKEN"], "{{ .API_TOKEN }}");
     assert_eq!(env["DB_PASSWORD"], "<redacted>");
+    // Asked for, the literal values are shown; variables.yml's still are not.
+    let shown = stn.json(&["mcp", "list", "--json", "--show-values"]);
+    let env = &shown[0]["env"];
+    assert_eq!(env["MODE"], "fast");
+    assert_eq!(env["DB_PASSWORD"], "typed-in-json");
+    assert_eq!(env["GITHUB_TOKEN"], "{{ .API_TOKEN }}");
 }
 
 // Item 11: /health tells strangers only whether the server is up.

@@ -107,6 +107,13 @@ async fn populated() -> Stn {
     .await
     .unwrap();
     db.execute(
+        "INSERT INTO ui_sessions (token_hash, api_key_id, expires_at) \
+         SELECT 'session-hash', id, '2999-01-01T00:00:00Z' FROM api_keys LIMIT 1",
+        vec![],
+    )
+    .await
+    .unwrap();
+    db.execute(
         "INSERT INTO settings (key, value) VALUES ('theme', 'dark')",
         vec![],
     )
@@ -251,7 +258,7 @@ async fn interrupted_remote_copy_names_the_state_it_left() {
         "{text}"
     );
     assert!(
-        text.contains("complete: users, api_keys, environments, file_mcp_configs, mcp_servers, mcp_tools, model_providers, models, agents, agent_tools, agent_agents;"),
+        text.contains("complete: users, api_keys, ui_sessions, environments, file_mcp_configs, mcp_servers, mcp_tools, model_providers, models, agents, agent_tools, agent_agents;"),
         "{text}"
     );
     assert!(

@@ -149,10 +149,7 @@ impl Store {
                 spec.name
             )));
         }
-        // A read of the environment's agent names: lookalikes and tool-name
-        // clashes are decided on the names themselves, not by an index.
-        self.refuse_lookalike_agent(env, &spec.name).await?;
-        self.check_offered_tools(env, spec).await?;
+        self.check_new_agent(env, spec).await?;
         let mut stmts = vec![insert_agent(env, spec, &self.actor)];
         stmts.extend(links(env, spec));
         stmts.push(Statement::new(
@@ -219,20 +216,43 @@ impl Store {
         }
     }
 
-    /// A new agent's name must neither look like another agent's of the
-    /// environment nor give the same tool name (`agent_…`, `__agent_…`).
-    async fn refuse_lookalike_agent(&self, env: &str, name: &str) -> Result<()> {
-        let agents = self
-            .names(
-                "SELECT a.name FROM agents a JOIN environments e ON e.id = a.environment_id \
-                 WHERE e.name = ?1",
-                params![env],
-            )
+    /// What a new agent is checked against, read in one batch (one request
+    /// on a remote database): its name must neither look like another
+    /// agent's of the environment nor give the same tool name (`agent_…`,
+    /// `__agent_…`) — decided on the names themselves, not by an index — and
+    /// its tools must be offered by the environment's MCP servers.
+    async fn check_new_agent(&self, env: &str, spec: &AgentSpec) -> Result<()> {
+        let results = self
+            .db
+            .batch(vec![
+                Statement::new(
+                    "SELECT a.name FROM agents a JOIN environments e ON e.id = a.environment_id \
+                     WHERE e.name = ?1",
+                    params![env],
+                ),
+                Statement::new(
+                    "SELECT (SELECT json_group_array(name) FROM mcp_tools WHERE mcp_server_id = s.id) \
+                     FROM mcp_servers s JOIN environments e ON e.id = s.environment_id \
+                     WHERE e.name = ?1",
+                    params![env],
+                ),
+            ])
             .await?;
+        let column = |i: usize| -> Result<Vec<String>> {
+            results.get(i).map_or(Ok(Vec::new()), |rs| {
+                rs.rows.iter().map(|r| Ok(r.get(0)?)).collect()
+            })
+        };
+        let agents = column(0)?;
         let existing = || agents.iter().map(String::as_str);
         let place = in_env(env);
-        names::refuse_lookalike("agent", name, existing(), &place)?;
-        names::refuse_same_tool(name, existing(), &place)
+        names::refuse_lookalike("agent", &spec.name, existing(), &place)?;
+        names::refuse_same_tool(&spec.name, existing(), &place)?;
+        let offered: Vec<Vec<String>> = column(1)?
+            .iter()
+            .map(|tools| serde_json::from_str(tools).unwrap_or_default())
+            .collect();
+        check_tools(spec, env, &offered)
     }
 
     async fn check_offered_tools(&self, env: &str, spec: &AgentSpec) -> Result<()> {
