@@ -233,6 +233,27 @@ pub struct Run {
     pub origin: Option<String>,
 }
 
+impl Run {
+    /// "2 model turns, 1 tool call": what the CLI's transcript and the UI's
+    /// run page say of the steps taken.
+    pub fn steps_summary(&self) -> String {
+        format!(
+            "{}, {}",
+            count(self.steps_taken, "model turn"),
+            count(self.tools_used, "tool call")
+        )
+    }
+}
+
+/// "1 tool call", "2 tool calls": `n` and a noun that takes an `s`, in agreement.
+pub fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 impl RunStatus {
     /// True once the run can change no more.
     pub fn is_final(self) -> bool {

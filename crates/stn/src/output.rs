@@ -113,15 +113,9 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// "1 tool call", "2 tool calls": `n` and the noun in agreement (nouns
-/// that take an `s`).
+/// "1 tool call", "2 tool calls" (the one rule, in stn-core).
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    stn_core::model::count(i64::try_from(n.into()).unwrap_or(i64::MAX), noun)
 }
 
 /// Prints an error and its causes, then a `hint:` line when one applies.

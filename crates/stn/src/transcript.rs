@@ -102,11 +102,7 @@ pub fn print_end(run: &Run) {
             .map(|d| format!(" after {d:.2} s"))
             .unwrap_or_default()
     );
-    println!(
-        "steps:     {}, {}",
-        crate::output::count(run.steps_taken.max(0) as u64, "model turn"),
-        crate::output::count(run.tools_used.max(0) as u64, "tool call")
-    );
+    println!("steps:     {}", run.steps_summary());
     println!(
         "model:     {}",
         text(run.model_name.as_deref().unwrap_or("-"))

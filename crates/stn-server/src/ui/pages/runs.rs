@@ -251,7 +251,7 @@ pub async fn show(
                     span data-run-tokens { (run.total_tokens.unwrap_or(0)) }
                     " total (" (run.input_tokens.unwrap_or(0)) " in / " (run.output_tokens.unwrap_or(0)) " out)"
                 }
-                dt { "Steps" } dd { (run.steps_taken) " model turns, " (run.tools_used) " tool calls" }
+                dt { "Steps" } dd { (run.steps_summary()) }
             }
             p {
                 a href={ "/runs/" (run.id) "/export" } download={ "run-" (run.id) ".json" } { "Export JSON" }
